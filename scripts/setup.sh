@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh machine: Debian audio/TTS packages, .venv/ at the
+# repo root, torch + torchaudio + fairseq + this plugin.  Safe to run again: each
+# step is skipped when already satisfied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.11.0  # torchaudio pins torch exactly; both must move together
+
+need_apt=()
+for pair in espeak-ng:espeak-ng sox:sox flite:flite; do
+  cmd=${pair%%:*}; pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+[ -e /usr/lib/x86_64-linux-gnu/libsndfile.so.1 ] || ldconfig -p 2>/dev/null | grep -q libsndfile.so.1 \
+  || need_apt+=(libsndfile1)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+if ! .venv/bin/python -c "import torch, torchaudio, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION torchaudio==$TORCH_VERSION (about a minute)"
+  "${PIP[@]}" "torch==$TORCH_VERSION" "torchaudio==$TORCH_VERSION"
+fi
+if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest" 2>/dev/null; then
+  echo "setup: installing fairseq and slu-kd"
+  "${PIP[@]}" -e ".[test]"
+fi
+echo "setup: ready (.venv/)"

@@ -1,0 +1,34 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="slu-kd",
+    version="0.1.0",
+    description=(
+        "fairseq plugin for end-to-end spoken language understanding with "
+        "two-stage textual knowledge distillation (PT-KD + FT-KD)"
+    ),
+    python_requires=">=3.9",
+    packages=find_packages(include=["slu_kd_plugin", "slu_kd_plugin.*"]),
+    package_data={"slu_kd_plugin": ["config/*.yaml", "config/*/*.yaml"]},
+    install_requires=[
+        # fairseq 0.12.x with Python 3.11 support, shipped as a prebuilt wheel
+        # (see README: "Why ve-fairseq").
+        "ve-fairseq==0.12.3",
+        # fairseq 0.12 still uses np.compat / np.float aliases removed in numpy 2.
+        "numpy<2",
+        "soundfile>=0.12",
+        "sentencepiece>=0.1.99",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={
+        "console_scripts": [
+            "slu-kd-prepare=slu_kd_plugin.cli.prepare:main",
+            "slu-kd-synth=slu_kd_plugin.cli.synth:main",
+            "slu-kd-fit-quantizer=slu_kd_plugin.cli.fit_quantizer:main",
+            "slu-kd-featurize=slu_kd_plugin.cli.featurize:main",
+            "slu-kd-binarize=slu_kd_plugin.cli.binarize:main",
+        ]
+    },
+)
