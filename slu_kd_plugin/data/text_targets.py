@@ -1,0 +1,37 @@
+"""Run a frozen text model once over a split's transcripts.
+
+The teacher is frozen and runs in eval mode, so its outputs for a transcript never
+change during training: computing them once when the split is loaded gives exactly
+the targets the on-the-fly teacher would give, at a fraction of the cost, and keeps
+the teacher out of the student model (it is never seen by the optimizer nor saved).
+"""
+import logging
+
+import torch
+from fairseq.data import data_utils
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+HEAD_NAME = "sentence_classification_head"  # fairseq sentence_prediction's default
+
+
+@torch.no_grad()
+def run_text_model(model, token_dataset, pad_idx, kind, batch_size=64, desc="text model"):
+    """List of per-utterance float tensors: ``kind`` is "cls" (final-layer <s> vector)
+    or "logits" (the sentence classification head)."""
+    model.eval()
+    outputs = []
+    order = range(0, len(token_dataset), batch_size)
+    for start in tqdm(order, desc=desc, unit="batch", leave=False):
+        items = [token_dataset[i] for i in range(start, min(start + batch_size, len(token_dataset)))]
+        tokens = data_utils.collate_tokens(items, pad_idx)
+        outputs.extend(_forward(model, tokens, kind).float().unbind(0))
+    return outputs
+
+
+def _forward(model, tokens, kind):
+    if kind == "logits":
+        return model(tokens, features_only=True, classification_head_name=HEAD_NAME)[0]
+    features, _ = model(tokens, features_only=True)
+    return features[:, 0, :]

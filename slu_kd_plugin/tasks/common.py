@@ -1,0 +1,42 @@
+"""Helpers the plugin's tasks share: dictionaries and the unit stream of a split."""
+import os
+
+from fairseq.data import (
+    Dictionary,
+    PrependTokenDataset,
+    TruncateDataset,
+    data_utils,
+)
+
+
+def load_dict(data, name, add_mask=True):
+    """``DATA/name/dict.txt``, with ``<mask>`` added as fairseq's RoBERTa tasks do (so
+    indices agree with masked_lm / sentence_prediction checkpoints)."""
+    path = os.path.join(data, name, "dict.txt")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: dictionary not found (run slu-kd-binarize first)")
+    dictionary = Dictionary.load(path)
+    if add_mask:
+        dictionary.add_symbol("<mask>")
+    return dictionary
+
+
+def load_split(data, name, split, dictionary):
+    """The binarized ``DATA/name/split`` dataset, or a clear error naming it."""
+    prefix = os.path.join(data, name, split)
+    dataset = data_utils.load_indexed_dataset(prefix, dictionary)
+    if dataset is None:
+        raise FileNotFoundError(f"{prefix}.bin/.idx: split '{split}' not found in {data}/{name}")
+    return dataset
+
+
+def encoder_input(dataset, dictionary, max_positions):
+    """``<s> tokens </s>`` capped at ``max_positions`` (RoBERTa's input layout)."""
+    dataset = TruncateDataset(dataset, max_positions - 1)
+    return PrependTokenDataset(dataset, dictionary.bos())
+
+
+def check_aligned(split, **datasets):
+    lengths = {name: len(ds) for name, ds in datasets.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"split '{split}': streams are not line-aligned: {lengths}")

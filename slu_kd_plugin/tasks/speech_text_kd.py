@@ -1,0 +1,111 @@
+"""PT-KD: continue pretraining the speech BERT on paired speech-text data.
+
+Masked LM on span-masked units keeps it a speech model; matching its ``<s>`` vector
+to a frozen text model's vector of the transcript pulls in textual knowledge.  Only
+utterance-level vectors are matched, so no speech-text alignment is needed.
+"""
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from fairseq.data import (
+    IdDataset,
+    NestedDictionaryDataset,
+    NumelDataset,
+    NumSamplesDataset,
+    RightPadDataset,
+    SortDataset,
+    data_utils,
+)
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II, MISSING, open_dict
+
+from ..data.datasets import SpanMaskDataset, TensorListDataset
+from ..data.text_targets import run_text_model
+from ..models.pretrained import freeze, load_roberta
+from .common import check_aligned, encoder_input, load_dict, load_split
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SpeechTextKDConfig(FairseqDataclass):
+    data: str = field(default=MISSING, metadata={"help": "data-bin with units/ and input0/ (paired speech-text corpus)"})
+    text_model_path: str = field(
+        default=MISSING,
+        metadata={"help": "frozen text RoBERTa whose final-layer <s> vector of the transcript is the target "
+                  "(roberta.base in the paper; any fairseq RoBERTa-family checkpoint over DATA/input0/dict.txt)"},
+    )
+    max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
+    mask_rate: float = field(default=0.5, metadata={"help": "fraction of units masked for masked LM (paper ~50%)"})
+    mask_span_min: int = field(default=10, metadata={"help": "shortest masked span"})
+    mask_span_max: int = field(default=20, metadata={"help": "longest masked span"})
+    text_batch_size: int = field(default=64, metadata={"help": "batch size when running the text model"})
+    seed: int = II("common.seed")
+
+
+@register_task("speech_text_kd", dataclass=SpeechTextKDConfig)
+class SpeechTextKDTask(FairseqTask):
+    def __init__(self, cfg, unit_dict, text_dict):
+        super().__init__(cfg)
+        self.unit_dict, self.text_dict = unit_dict, text_dict
+        self._text_model = None
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        return cls(cfg, load_dict(cfg.data, "units"), load_dict(cfg.data, "input0"))
+
+    @property
+    def text_model(self):
+        """Loaded on first use: rebuilding a saved model for inference never needs it."""
+        if self._text_model is None:
+            model, _ = load_roberta(self.cfg.text_model_path, self.text_dict)
+            self._text_model = freeze(model)
+        return self._text_model
+
+    def build_model(self, cfg, from_checkpoint=False):
+        if not cfg.text_dim:
+            with open_dict(cfg):
+                cfg.text_dim = self.text_model.encoder.sentence_encoder.embed_tokens.embedding_dim
+        return super().build_model(cfg, from_checkpoint)
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict), self.unit_dict, self.cfg.max_positions)
+        text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict), self.text_dict, self.cfg.max_positions)
+        check_aligned(split, units=units, text=text)
+        vectors = run_text_model(self.text_model, text, self.text_dict.pad(), "cls",
+                                 self.cfg.text_batch_size, desc=f"text vectors ({split})")
+        src, tgt = (self._masked(units, return_target=t) for t in (False, True))
+        dataset = NestedDictionaryDataset(
+            {
+                "id": IdDataset(),
+                "net_input": {"src_tokens": RightPadDataset(src, pad_idx=self.unit_dict.pad())},
+                "target": RightPadDataset(tgt, pad_idx=self.unit_dict.pad()),
+                "text_vector": TensorListDataset(vectors),
+                "nsentences": NumSamplesDataset(),
+                "ntokens": NumelDataset(units, reduce=True),
+            },
+            sizes=[units.sizes],
+        )
+        with data_utils.numpy_seed(self.cfg.seed + epoch):
+            shuffle = np.random.permutation(len(units))
+        self.datasets[split] = SortDataset(dataset, sort_order=[shuffle, units.sizes])
+        logger.info(f"{split}: {len(units)} paired utterances")
+
+    def _masked(self, units, return_target):
+        d = self.unit_dict
+        return SpanMaskDataset(units, d.index("<mask>"), d.pad(), d.eos(), self.cfg.mask_rate,
+                               self.cfg.mask_span_min, self.cfg.mask_span_max,
+                               seed=self.cfg.seed, return_target=return_target)
+
+    def max_positions(self):
+        return self.cfg.max_positions
+
+    @property
+    def source_dictionary(self):
+        return self.unit_dict
+
+    @property
+    def target_dictionary(self):
+        return self.unit_dict
