@@ -30,9 +30,11 @@ class SpeechBertKDConfig(FairseqDataclass):
 
 @register_model("speech_bert_kd", dataclass=SpeechBertKDConfig)
 class SpeechBertKDModel(BaseFairseqModel):
-    def __init__(self, bert, text_dim):
+    def __init__(self, cfg, bert):
         super().__init__()
+        self.cfg = cfg
         self.bert = bert
+        text_dim = cfg.text_dim
         dim = bert.encoder.sentence_encoder.embed_tokens.embedding_dim
         # a learned map only when the spaces differ in width; identity keeps the
         # paper's direct matching when they agree
@@ -48,7 +50,7 @@ class SpeechBertKDModel(BaseFairseqModel):
                 cfg.speech_bert_args = args_as_dict(bert_cfg)
         else:  # rebuilding a saved PT-KD model: weights come from its checkpoint
             bert = build_roberta(to_model_cfg(cfg.speech_bert_args), task.source_dictionary)
-        return cls(bert, cfg.text_dim)
+        return cls(cfg, bert)
 
     def forward(self, src_tokens, masked_tokens=None, **unused):
         """Returns (MLM logits at ``masked_tokens`` (N, V), projected <s> vector (B, text_dim))."""

@@ -1,6 +1,9 @@
 """Helpers the plugin's tasks share: dictionaries and the unit stream of a split."""
 import os
 
+from fairseq.tasks import FairseqTask
+from omegaconf import open_dict
+
 from fairseq.data import (
     Dictionary,
     PrependTokenDataset,
@@ -40,3 +43,16 @@ def check_aligned(split, **datasets):
     lengths = {name: len(ds) for name, ds in datasets.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"split '{split}': streams are not line-aligned: {lengths}")
+
+
+def build_recording_speech_bert(task, cfg, from_checkpoint):
+    """Build the model, then copy the speech BERT config it resolved back into ``cfg``.
+
+    fairseq builds dataclass models from a merged copy of ``cfg``, so what the model
+    records on first build would be lost; the trainer saves this ``cfg``, and with the
+    config in it a checkpoint rebuilds without the original speech BERT file.
+    """
+    model = FairseqTask.build_model(task, cfg, from_checkpoint)
+    with open_dict(cfg):
+        cfg.speech_bert_args = model.cfg.speech_bert_args
+    return model

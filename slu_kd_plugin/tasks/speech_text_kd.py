@@ -24,7 +24,7 @@ from omegaconf import II, MISSING, open_dict
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.text_targets import run_text_model
 from ..models.pretrained import freeze, load_roberta
-from .common import check_aligned, encoder_input, load_dict, load_split
+from .common import build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class SpeechTextKDTask(FairseqTask):
         if not cfg.text_dim:
             with open_dict(cfg):
                 cfg.text_dim = self.text_model.encoder.sentence_encoder.embed_tokens.embedding_dim
-        return super().build_model(cfg, from_checkpoint)
+        return build_recording_speech_bert(self, cfg, from_checkpoint)
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict), self.unit_dict, self.cfg.max_positions)

@@ -1,0 +1,82 @@
+"""AM-PT: CTC on characters with the DS2 block over frozen speech-BERT states.
+
+Targets are ``DATA/ltr`` (fairseq letter format, ``|`` between words); the CTC blank
+is the dictionary's ``<s>`` (what fairseq's ``ctc`` criterion uses when a task names no
+blank), so ``--criterion ctc --post-process letter`` reports CER as ``uer``.
+"""
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from fairseq.data import (
+    IdDataset,
+    NestedDictionaryDataset,
+    NumelDataset,
+    NumSamplesDataset,
+    RightPadDataset,
+    SortDataset,
+    StripTokenDataset,
+    data_utils,
+)
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II, MISSING
+
+from .common import build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CTCPretrainingConfig(FairseqDataclass):
+    data: str = field(default=MISSING, metadata={"help": "data-bin with units/ and ltr/"})
+    max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
+    seed: int = II("common.seed")
+
+
+@register_task("ctc_pretraining", dataclass=CTCPretrainingConfig)
+class CTCPretrainingTask(FairseqTask):
+    def __init__(self, cfg, unit_dict, char_dict):
+        super().__init__(cfg)
+        self.unit_dict, self.char_dict = unit_dict, char_dict
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        return cls(cfg, load_dict(cfg.data, "units"), load_dict(cfg.data, "ltr", add_mask=False))
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict),
+                              self.unit_dict, self.cfg.max_positions)
+        chars = StripTokenDataset(load_split(self.cfg.data, "ltr", split, self.char_dict), self.char_dict.eos())
+        check_aligned(split, units=units, chars=chars)
+        dataset = NestedDictionaryDataset(
+            {
+                "id": IdDataset(),
+                # no src_lengths: the ctc criterion would take them as output lengths,
+                # but DS2 halves time; it reads the model's padding_mask instead
+                "net_input": {"src_tokens": RightPadDataset(units, pad_idx=self.unit_dict.pad())},
+                "target": RightPadDataset(chars, pad_idx=self.char_dict.pad()),
+                "target_lengths": NumelDataset(chars, reduce=False),
+                "nsentences": NumSamplesDataset(),
+                "ntokens": NumelDataset(chars, reduce=True),
+            },
+            sizes=[units.sizes],
+        )
+        with data_utils.numpy_seed(self.cfg.seed + epoch):
+            shuffle = np.random.permutation(len(units))
+        self.datasets[split] = SortDataset(dataset, sort_order=[shuffle, units.sizes])
+        logger.info(f"{split}: {len(units)} utterances with character targets")
+
+    def build_model(self, cfg, from_checkpoint=False):
+        return build_recording_speech_bert(self, cfg, from_checkpoint)
+
+    def max_positions(self):
+        return self.cfg.max_positions
+
+    @property
+    def source_dictionary(self):
+        return self.unit_dict
+
+    @property
+    def target_dictionary(self):
+        return self.char_dict

@@ -1,0 +1,152 @@
+"""SLU fine-tuning (baseline and FT-KD): units -> intent, optionally with the text
+teacher's logits on each transcript as KD targets and with unit span masking (DA)."""
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from fairseq.data import (
+    IdDataset,
+    NestedDictionaryDataset,
+    NumelDataset,
+    NumSamplesDataset,
+    OffsetTokensDataset,
+    RightPadDataset,
+    SortDataset,
+    StripTokenDataset,
+    data_utils,
+)
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II, MISSING
+
+from ..data.datasets import SpanMaskDataset, TensorListDataset
+from ..data.labels import check_same_labels, label_symbols, load_label_dict
+from ..data.text_targets import HEAD_NAME, run_text_model
+from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state, model_cfg_of
+from .common import build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SLUFinetuningConfig(FairseqDataclass):
+    data: str = field(default=MISSING, metadata={"help": "data-bin with units/ and label/ (and input0/ for KD)"})
+    teacher_path: Optional[str] = field(
+        default=None,
+        metadata={"help": "text teacher (fairseq sentence_prediction checkpoint over DATA/input0); "
+                  "its logits on each transcript are the FT-KD targets"},
+    )
+    teacher_label_dict: Optional[str] = field(
+        default=None,
+        metadata={"help": "label dict.txt the teacher was trained with (default: label_dict.txt beside "
+                  "the teacher checkpoint, else label/dict.txt under the teacher's data dir)"},
+    )
+    max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
+    augment_units: bool = field(default=False, metadata={"help": "DA: span-mask units in training"})
+    unit_mask_rate: float = field(default=0.2, metadata={"help": "fraction of units span-masked"})
+    unit_mask_span: int = field(default=5, metadata={"help": "units per masked span"})
+    slot_separator: str = field(default="|", metadata={"help": "separator of slots inside an intent label"})
+    slot_names: str = field(default="action,object,location", metadata={"help": "names for per-slot accuracy"})
+    text_batch_size: int = field(default=64, metadata={"help": "batch size when running the teacher"})
+    seed: int = II("common.seed")
+    train_subset: str = II("dataset.train_subset")
+
+
+@register_task("slu_finetuning", dataclass=SLUFinetuningConfig)
+class SLUFinetuningTask(FairseqTask):
+    def __init__(self, cfg, unit_dict, label_dict):
+        super().__init__(cfg)
+        self.unit_dict, self.label_dict = unit_dict, label_dict
+        self._teacher = None
+        # the teacher's text only matters for KD; rebuilding a saved student needs none
+        self.text_dict = load_dict(cfg.data, "input0") if cfg.teacher_path else None
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        label_dict = load_label_dict(os.path.join(cfg.data, "label", "dict.txt"))
+        return cls(cfg, load_dict(cfg.data, "units"), label_dict)
+
+    @property
+    def num_classes(self):
+        return len(label_symbols(self.label_dict))
+
+    def teacher_label_path(self):
+        if self.cfg.teacher_label_dict:
+            return self.cfg.teacher_label_dict
+        beside = os.path.join(os.path.dirname(self.cfg.teacher_path), "label_dict.txt")
+        if os.path.isfile(beside):
+            return beside
+        task_cfg = load_state(self.cfg.teacher_path).get("cfg", {}).get("task") or {}
+        if not task_cfg.get("data"):
+            raise CheckpointError(f"{self.cfg.teacher_path}: cannot find the teacher's label dictionary; "
+                                  "pass --teacher-label-dict")
+        return os.path.join(task_cfg["data"], "label", "dict.txt")
+
+    @property
+    def teacher(self):
+        if self._teacher is None:
+            check_same_labels(self.label_dict, load_label_dict(self.teacher_label_path()), self.cfg.teacher_path)
+            model, _ = load_roberta(self.cfg.teacher_path, self.text_dict, load_heads=True)
+            if HEAD_NAME not in model.classification_heads:
+                raise CheckpointError(f"{self.cfg.teacher_path}: not a sentence_prediction teacher (no '{HEAD_NAME}')")
+            n = model.classification_heads[HEAD_NAME].out_proj.out_features
+            if n != self.num_classes:
+                raise CheckpointError(f"{self.cfg.teacher_path}: teacher has {n} classes, data has {self.num_classes}")
+            self._teacher = freeze(model)
+        return self._teacher
+
+    def load_dataset(self, split, epoch=1, combine=False, **kwargs):
+        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict),
+                              self.unit_dict, self.cfg.max_positions)
+        labels = OffsetTokensDataset(
+            StripTokenDataset(load_split(self.cfg.data, "label", split, self.label_dict), self.label_dict.eos()),
+            offset=-self.label_dict.nspecial,
+        )
+        check_aligned(split, units=units, labels=labels)
+        training = split == self.cfg.train_subset
+        # DA and KD touch training data only: validation (and fairseq-validate on a
+        # model directory without its teacher) measures the student alone
+        src = self._augmented(units) if self.cfg.augment_units and training else units
+        items = {
+            "id": IdDataset(),
+            "net_input": {"src_tokens": RightPadDataset(src, pad_idx=self.unit_dict.pad())},
+            "target": labels,
+            "nsentences": NumSamplesDataset(),
+            "ntokens": NumelDataset(units, reduce=True),
+        }
+        if self.cfg.teacher_path and training:
+            items["teacher_logits"] = TensorListDataset(self._teacher_logits(split, len(units)))
+        with data_utils.numpy_seed(self.cfg.seed + epoch):
+            shuffle = np.random.permutation(len(units))
+        dataset = NestedDictionaryDataset(items, sizes=[units.sizes])
+        self.datasets[split] = SortDataset(dataset, sort_order=[shuffle, units.sizes])
+        logger.info(f"{split}: {len(units)} utterances, {self.num_classes} intents")
+
+    def _augmented(self, units):
+        d, c = self.unit_dict, self.cfg
+        return SpanMaskDataset(units, d.index("<mask>"), d.pad(), d.eos(), c.unit_mask_rate,
+                               c.unit_mask_span, c.unit_mask_span, seed=c.seed)
+
+    def _teacher_logits(self, split, n):
+        text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict),
+                             self.text_dict, self.cfg.max_positions)
+        if len(text) != n:
+            raise ValueError(f"split '{split}': {len(text)} transcripts for {n} utterances in {self.cfg.data}")
+        return run_text_model(self.teacher, text, self.text_dict.pad(), "logits",
+                              self.cfg.text_batch_size, desc=f"teacher logits ({split})")
+
+    def build_model(self, cfg, from_checkpoint=False):
+        return build_recording_speech_bert(self, cfg, from_checkpoint)
+
+    def max_positions(self):
+        return self.cfg.max_positions
+
+    @property
+    def source_dictionary(self):
+        return self.unit_dict
+
+    @property
+    def target_dictionary(self):
+        return self.label_dict
