@@ -1,0 +1,210 @@
+"""slu-kd-prepare: turn a corpus in its own layout into a manifest dir.
+
+Writes ``{split}.tsv/.txt/.ltr/.id`` (+ ``.label``) and ``labels.json`` for the
+splits train/valid/test (see docs/CONTRACTS.md).  Every split is checked before
+anything is written, so a failing run leaves no partial outputs.
+"""
+import argparse
+import logging
+import random
+import sys
+
+from ..audio import AudioError
+from ..corpora.fsc import load_fsc
+from ..corpora.librispeech import load_librispeech
+from ..corpora.manifest import (
+    AUDIO_CHECKS,
+    BAD_AUDIO_POLICIES,
+    CorpusError,
+    check_split,
+    write_splits,
+)
+from ..corpora.snips import DEFAULT_FRACTIONS, DEFAULT_SEED, load_snips
+from ..corpora.tsv import load_tsv
+
+logger = logging.getLogger("slu_kd_plugin.prepare")
+
+SPLIT_ORDER = ("train", "valid", "test")
+EXAMPLES = """examples:
+  slu-kd-prepare fsc fluent_speech_commands_dataset manifests/fsc \\
+      --subset-fraction 0.1 --subset-name train10 --seed 1
+  slu-kd-prepare librispeech LibriSpeech manifests/ls \\
+      --splits train-clean-100 dev-clean test-clean
+  slu-kd-prepare snips smart-lights-en-close-field manifests/snips --fractions 0.8 0.1 0.1
+  slu-kd-prepare tsv train.tsv valid.tsv test.tsv manifests/mine --on-bad-audio skip
+"""
+LIBRISPEECH_DEFAULT_SPLIT = {"train": "train", "dev": "valid", "test": "test"}
+
+
+def subset(utterances, fraction, seed):
+    """``round(fraction * n)`` (at least 1) utterances drawn with ``random.Random(seed)``,
+    kept in corpus order: the same inputs and seed always give the same subset."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"--subset-fraction must be in (0, 1], not {fraction}")
+    k = max(1, round(fraction * len(utterances)))
+    picked = sorted(random.Random(seed).sample(range(len(utterances)), k))
+    return [utterances[i] for i in picked]
+
+
+def check_all(splits, args, skipped, opts):
+    """Check every split (train first: its labels are the only ones valid/test may use)
+    and report the problems of all of them in one error, not just the first split's."""
+    results, errors, known = [], [], None
+    for name in sorted(splits, key=lambda s: (SPLIT_ORDER + (s,)).index(s)):
+        labels = None if name == "train" or args.allow_unseen_labels else known
+        try:
+            r = check_split(name, splits[name], known_labels=labels,
+                            skipped=skipped.get(name, ()), **opts)
+        except CorpusError as e:
+            errors.append(str(e))
+            continue
+        if name == "train" and r.slots_by_token:
+            known = r.labels
+        results.append(r)
+    if errors:
+        raise CorpusError("\n".join(errors))
+    return results
+
+
+def prepare(out_dir, splits, args, skipped=None):
+    """Check all splits, add the optional train subset, then write them all at once,
+    so any problem leaves ``out_dir`` as it was."""
+    opts = dict(on_bad_audio=args.on_bad_audio, resample=not args.no_resample, check=args.check)
+    results = check_all(splits, args, skipped or {}, opts)
+    if args.subset_fraction:
+        train = next((r for r in results if r.split == "train"), None)
+        if train is None:
+            raise CorpusError("--subset-fraction needs a train split")
+        name = args.subset_name or f"train{round(args.subset_fraction * 100)}"
+        picked = subset(train.utterances, args.subset_fraction, args.seed)
+        results.append(check_split(name, picked, **opts))
+    write_splits(out_dir, results)  # logs per split: written, skipped (and where listed)
+    return results
+
+
+def _librispeech_mapping(args):
+    """[(librispeech split, output split)] from --splits NAME[=SPLIT] and --train/--valid/--test."""
+    pairs = [(n, s) for s in SPLIT_ORDER for n in getattr(args, s) or []]
+    for item in args.splits or []:
+        name, _, split = item.partition("=")
+        split = split or LIBRISPEECH_DEFAULT_SPLIT.get(name.split("-")[0])
+        if not split:
+            raise ValueError(f"--splits {item}: cannot guess the output split; write {name}=SPLIT")
+        pairs.append((name, split))
+    if not pairs:
+        raise ValueError("name the LibriSpeech splits: --splits train-clean-100 dev-clean ...")
+    return pairs
+
+
+def run_fsc(args):
+    return prepare(args.out, load_fsc(args.root), args)
+
+
+def run_librispeech(args):
+    splits = {}
+    for name, split in _librispeech_mapping(args):
+        splits.setdefault(split, []).extend(load_librispeech(args.root, name))
+    return prepare(args.out, splits, args)
+
+
+def run_snips(args):
+    splits, unmatched = load_snips(args.root, tuple(args.fractions), args.split_seed)
+    return prepare(args.out, splits, args, skipped=unmatched)
+
+
+def run_tsv(args):
+    splits = {s: load_tsv(p) for s, p in zip(SPLIT_ORDER, (args.train, args.valid, args.test))}
+    return prepare(args.out, splits, args)
+
+
+def _common_options():
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("checks")
+    g.add_argument("--on-bad-audio", choices=BAD_AUDIO_POLICIES, default="error",
+                   help="error: refuse the corpus, listing every missing/unreadable/empty file "
+                   "(default); skip: write the rest and list the bad ones in "
+                   "OUT/{split}.skipped.tsv")
+    g.add_argument("--check", choices=AUDIO_CHECKS, default="header",
+                   help="header: read only audio headers (fast, default); "
+                   "decode: decode every file (slow, also catches corrupt data)")
+    g.add_argument("--no-resample", action="store_true",
+                   help="treat audio not at 16 kHz as bad instead of resampling it")
+    g.add_argument("--allow-unseen-labels", action="store_true",
+                   help="accept valid/test intents absent from train (by default an error "
+                   "naming file and line: the classifier could never predict them)")
+    g = p.add_argument_group("train subset")
+    g.add_argument("--subset-fraction", type=float, default=None,
+                   help="also write a split with this fraction of train, e.g. 0.1")
+    g.add_argument("--subset-name", default=None,
+                   help="name of that split (default: train<percent>, e.g. train10)")
+    g.add_argument("--seed", type=int, default=1, help="seed of the subset draw (default 1)")
+    return p
+
+
+def _root_out(p):
+    p.add_argument("root", metavar="ROOT", help="corpus directory, as distributed")
+    p.add_argument("out", metavar="OUT", help="manifest dir to write (created if needed)")
+
+
+def build_parser():
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="slu-kd-prepare",
+        description="Write a manifest dir ({split}.tsv/.txt/.ltr/.id/.label, labels.json) "
+        "from a corpus in its original layout. All splits are checked before anything "
+        "is written. Run `slu-kd-prepare CORPUS --help` for a corpus's options.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
+    p = sub.add_parser("fsc", parents=[common], help="Fluent Speech Commands",
+                       description="ROOT holds data/{train,valid,test}_data.csv and wavs/.")
+    _root_out(p)
+    p.set_defaults(run=run_fsc)
+
+    p = sub.add_parser("librispeech", parents=[common], help="LibriSpeech (transcripts only)",
+                       description="ROOT holds LibriSpeech split dirs (train-clean-100, ...). "
+                       "train-*, dev-*, test-* map to train, valid, test unless NAME=SPLIT "
+                       "says otherwise; several names for one split are concatenated.")
+    _root_out(p)
+    p.add_argument("--splits", nargs="+", metavar="NAME[=SPLIT]",
+                   help="e.g. train-clean-100 dev-clean test-clean or dev-other=test")
+    for s in SPLIT_ORDER:
+        p.add_argument(f"--{s}", nargs="+", metavar="NAME", help=f"LibriSpeech split(s) for {s}")
+    p.set_defaults(run=run_librispeech)
+
+    p = sub.add_parser("snips", parents=[common], help="SNIPS SLU smart-lights",
+                       description="ROOT holds dataset.json and speech_corpus/. No official "
+                       "split: speakers are shuffled with --split-seed and cut by --fractions. "
+                       "Recordings whose text matches no intent are bad audio.")
+    _root_out(p)
+    p.add_argument("--fractions", nargs=3, type=float, default=list(DEFAULT_FRACTIONS),
+                   metavar=("TRAIN", "VALID", "TEST"),
+                   help="fractions of the speakers per split (default 0.8 0.1 0.1)")
+    p.add_argument("--split-seed", type=int, default=DEFAULT_SEED,
+                   help=f"seed of the speaker split (default {DEFAULT_SEED})")
+    p.set_defaults(run=run_snips)
+
+    p = sub.add_parser("tsv", parents=[common], help="generic TSV corpus",
+                       description="Each TSV has the header path<TAB>transcript<TAB>intent "
+                       "(optional: speaker, id); paths are relative to the TSV's dir.")
+    for name in ("train", "valid", "test"):
+        p.add_argument(name, metavar=f"{name.upper()}.tsv")
+    p.add_argument("out", metavar="OUT", help="manifest dir to write (created if needed)")
+    p.set_defaults(run=run_tsv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.run(args)
+    except (CorpusError, AudioError, ValueError) as e:
+        print(f"slu-kd-prepare: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""SNIPS SLU smart-lights (``smart-lights-en-close-field/`` or ``...-far-field/``).
+
+Layout: ``dataset.json`` (Snips NLU format: ``{"intents": {NAME: {"utterances":
+[{"data": [{"text": ...}, ...]}]}}}``, an utterance's text is its parts joined) and
+``speech_corpus/metadata.json`` (``{key: {"filename": "N.wav", "text": ...,
+"worker": {"id": SPEAKER}}}``) with the audio in ``speech_corpus/audio/``.
+
+The recordings carry no intent: each is given the intent of the dataset utterance
+whose normalized text (see :func:`normalize_text`) equals its own.  Recordings that
+match none, or match utterances of two intents, are reported, never guessed.
+
+There is no official split.  :func:`split_speakers` makes a reproducible one BY
+SPEAKER (so test speakers are unseen, as in FSC): the sorted worker ids are shuffled
+with ``random.Random(seed)`` and cut in order into train/valid/test by
+``fractions`` (default 0.8/0.1/0.1 of the speakers, seed 0); valid and test get at
+least one speaker each when there are 3 or more.  Utterance counts per split
+therefore follow the speakers and are only roughly 80/10/10.
+"""
+import json
+import os
+import random
+import re
+import unicodedata
+
+from .manifest import CorpusError, Utterance
+
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+DEFAULT_SEED = 0
+SPLITS = ("train", "valid", "test")
+
+
+def normalize_text(text):
+    """Lower case, accents/punctuation removed, whitespace collapsed: what must agree
+    between a recording's text and its dataset utterance ("Turn on the lights!" ==
+    "turn on  the lights")."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    return " ".join(re.sub(r"[^\w']+", " ", text).split())
+
+
+def _load_json(path):
+    if not os.path.isfile(path):
+        raise CorpusError(f"{path}: file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as e:
+        raise CorpusError(f"{path}: not valid JSON ({e})") from None
+
+
+def load_intent_texts(dataset_json):
+    """``{normalized text: {intent, ...}}`` from a Snips NLU dataset."""
+    data = _load_json(dataset_json)
+    if not isinstance(data.get("intents"), dict):
+        raise CorpusError(f"{dataset_json}: no 'intents' object")
+    texts = {}
+    for name, intent in data["intents"].items():
+        for i, utt in enumerate(intent.get("utterances", [])):
+            try:
+                text = "".join(part["text"] for part in utt["data"])
+            except (KeyError, TypeError):
+                raise CorpusError(
+                    f"{dataset_json}: intents.{name}.utterances[{i}] has no data[].text"
+                ) from None
+            texts.setdefault(normalize_text(text), set()).add(name)
+    return texts
+
+
+def _read_recording(metadata_json, key, entry):
+    """(filename, text, speaker) of one metadata entry, or CorpusError naming it."""
+    try:
+        return entry["filename"], entry["text"], str(entry["worker"]["id"])
+    except (KeyError, TypeError):
+        raise CorpusError(
+            f"{metadata_json}: entry {key!r} needs 'filename', 'text' and 'worker': {{'id'}}"
+        ) from None
+
+
+def split_speakers(speakers, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED):
+    """``{speaker: split}``: shuffled (seeded) sorted speakers cut by ``fractions``."""
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, not {fractions}")
+    order = sorted(set(speakers))
+    random.Random(seed).shuffle(order)
+    n = len(order)
+    n_valid, n_test = (round(f * n) for f in fractions[1:])
+    if n >= 3:
+        n_valid, n_test = max(1, n_valid), max(1, n_test)
+    n_test = min(n_test, n - n_valid)  # rounding up both must not overdraw
+    n_train = n - n_valid - n_test
+    cut = {s: "train" for s in order[:n_train]}
+    cut.update({s: "valid" for s in order[n_train : n_train + n_valid]})
+    cut.update({s: "test" for s in order[n_train + n_valid :]})
+    return cut
+
+
+def _match(texts, text):
+    """(intent, None) or (None, reason) for a recording's text."""
+    intents = texts.get(normalize_text(text), set())
+    if len(intents) == 1:
+        return next(iter(intents)), None
+    if not intents:
+        return None, f"text {text!r} matches no utterance in dataset.json"
+    return None, f"text {text!r} matches utterances of several intents {sorted(intents)}"
+
+
+def load_snips(root, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED):
+    """``(splits, unmatched)``: ``{split: [Utterance]}`` and ``{split: [(path, reason)]}``
+    for the recordings whose intent could not be determined (pass them to
+    ``write_split(skipped=...)`` so they are reported like bad audio)."""
+    texts = load_intent_texts(os.path.join(root, "dataset.json"))
+    metadata_json = os.path.join(root, "speech_corpus", "metadata.json")
+    metadata = _load_json(metadata_json)
+    if not isinstance(metadata, dict):
+        raise CorpusError(f"{metadata_json}: expected an object {{key: recording}}")
+    records = [(k, *_read_recording(metadata_json, k, e)) for k, e in metadata.items()]
+    which = split_speakers([spk for *_, spk in records], fractions, seed)
+    splits = {s: [] for s in SPLITS}
+    unmatched = {s: [] for s in SPLITS}
+    for key, filename, text, spk in records:
+        path = os.path.join(root, "speech_corpus", "audio", filename)
+        intent, reason = _match(texts, text)
+        if reason:
+            unmatched[which[spk]].append((path, reason))
+            continue
+        uid = os.path.splitext(filename)[0]
+        where = f"{metadata_json}: entry {key!r}"
+        splits[which[spk]].append(Utterance(uid, path, text, {"intent": intent}, spk, where))
+    return splits, unmatched
