@@ -20,6 +20,7 @@ setup(
         "sentencepiece>=0.1.99",
         "tqdm",
         "matplotlib",
+        "editdistance",  # CER in fairseq's ctc criterion
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -29,6 +30,7 @@ setup(
             "slu-kd-fit-quantizer=slu_kd_plugin.cli.fit_quantizer:main",
             "slu-kd-featurize=slu_kd_plugin.cli.featurize:main",
             "slu-kd-binarize=slu_kd_plugin.cli.binarize:main",
+            "slu-kd-evaluate=slu_kd_plugin.cli.evaluate:main",
         ]
     },
 )

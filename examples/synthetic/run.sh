@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Offline end-to-end demo of slu-kd on a synthetic, TTS-spoken corpus in Fluent Speech
+# Commands' layout (plus a LibriSpeech-layout paired corpus standing in for LibriSpeech).
+# Runs every stage of the method and ends with a Table-2-style comparison:
+#   baseline, + PT-KD, + FT-KD, + AM-PT, + DA   on 10% (several seeds) and full training data.
+#
+# usage: examples/synthetic/run.sh [WORK_DIR] [--stage N] [--stop-stage M]
+#                                  [--seeds-10pct 3] [--seeds-full 1] [--profile demo|paper]
+# stages: 0 corpora  1 manifests+units+data-bin  2 speech BERT + text model  3 teacher
+#         4 PT-KD  5 AM-PT  6 SLU fine-tuning grid  7 results table + plot
+# The last line printed is "results: <WORK_DIR>/results.json".
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+WORK=work/synthetic
+[ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { WORK=$1; shift; }
+STAGE=0; STOP_STAGE=7; SEEDS10=3; SEEDSFULL=1; PROFILE=demo
+while [ $# -gt 0 ]; do
+  case $1 in
+    --stage) STAGE=$2; shift 2;; --stop-stage) STOP_STAGE=$2; shift 2;;
+    --seeds-10pct) SEEDS10=$2; shift 2;; --seeds-full) SEEDSFULL=$2; shift 2;;
+    --profile) PROFILE=$2; shift 2;;
+    *) echo "unknown option $1" >&2; exit 2;;
+  esac
+done
+# shellcheck source=profiles.sh
+source "$HERE/profiles.sh"
+source "$HERE/../common/stages.sh"
+mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
+export PATH="$ROOT/.venv/bin:$PATH"
+DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired; CK=$WORK/checkpoints
+timer_start
+
+if stage 0; then  # synthetic corpora in the real layouts
+  slu-kd-synth fsc "$WORK/corpus/fsc" --speakers $SYN_SPEAKERS --utts-per-speaker $SYN_UTTS \
+    --valid-speakers $SYN_VALID --test-speakers $SYN_TEST --seed 1 --jobs 2
+  slu-kd-synth librispeech "$WORK/corpus/librispeech" --utterances $SYN_PAIRED --seed 2 --jobs 2
+  timer_lap "corpora"
+fi
+
+if stage 1; then  # manifests -> quantizer -> units -> data-bin
+  M=$WORK/manifests
+  slu-kd-prepare fsc "$WORK/corpus/fsc" "$M/fsc" --subset-fraction 0.1 --subset-name train10 --seed 1
+  slu-kd-prepare librispeech "$WORK/corpus/librispeech" "$M/paired" --train train-clean-100 --valid dev-clean
+  slu-kd-fit-quantizer "$M/paired" --split train --n-clusters $KMEANS_K --seed 1 --out "$WORK/quantizer.pt"
+  slu-kd-featurize "$M/fsc" --quantizer "$WORK/quantizer.pt" --split train,train10,valid,test
+  slu-kd-featurize "$M/paired" --quantizer "$WORK/quantizer.pt" --split train,valid
+  slu-kd-binarize "$M/fsc" "$DATA" --splits train train10 valid test \
+    --spm-extra-text "$M/paired/train.txt" --spm-vocab-size $SPM_VOCAB
+  slu-kd-binarize "$M/paired" "$PAIRED" --splits train valid --streams units input0 ltr \
+    --spm-model "$DATA/spm.model"
+  timer_lap "manifests, units, data-bin"
+fi
+
+if stage 2; then  # stage 0 of the method: speech BERT (masked LM on units) and text model
+  train "$CK/speech_bert" "$PAIRED/units" --task masked_lm --criterion masked_lm --arch roberta_base \
+    $BERT_ARCH --tokens-per-sample $MAX_POS --sample-break-mode eos --mask-prob 0.15 \
+    --batch-size $BERT_BSZ --max-epoch $BERT_EPOCHS --lr $BERT_LR $WARMUP
+  train "$CK/text_model" "$PAIRED/input0" --task masked_lm --criterion masked_lm --arch roberta_base \
+    $TEXT_ARCH --tokens-per-sample 128 --sample-break-mode eos \
+    --batch-size 32 --max-epoch $TEXT_EPOCHS --lr $BERT_LR $WARMUP
+  timer_lap "speech BERT + text model pretraining"
+fi
+
+if stage 3; then  # text teacher: fairseq's own sentence_prediction on the transcripts
+  for sub in train train10; do
+    train "$CK/teacher_$sub" "$DATA" --task sentence_prediction --criterion sentence_prediction \
+      --arch roberta_base $TEXT_ARCH --restore-file "$CK/text_model/checkpoint_best.pt" \
+      --reset-optimizer --reset-dataloader --reset-meters --train-subset $sub \
+      --num-classes $(label_count "$DATA") --init-token 0 --separator-token 2 \
+      --batch-size 32 --max-epoch $TEACHER_EPOCHS --lr $TEACHER_LR \
+      --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
+    cp "$DATA/label/dict.txt" "$CK/teacher_$sub/label_dict.txt"
+  done
+  timer_lap "text teachers"
+fi
+
+if stage 4; then  # PT-KD
+  train "$CK/pt_kd" "$PAIRED" --task speech_text_kd --arch speech_bert_kd --criterion speech_text_kd \
+    --speech-bert-path "$CK/speech_bert/checkpoint_best.pt" --text-model-path "$CK/text_model/checkpoint_best.pt" \
+    --kd-distance mse --max-positions $MAX_POS --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
+  timer_lap "PT-KD"
+fi
+
+if stage 5; then  # AM-PT: CTC on characters over the frozen PT-KD speech BERT
+  train "$CK/am_pt" "$PAIRED" --task ctc_pretraining --arch ds2_ctc --criterion ctc --zero-infinity \
+    --post-process letter --speech-bert-path "$CK/pt_kd/checkpoint_best.pt" $DS2_ARCH \
+    --max-positions $MAX_POS --batch-size 20 --max-epoch $AM_EPOCHS --lr $AM_LR \
+    --best-checkpoint-metric uer
+  timer_lap "AM-PT"
+fi
+
+if stage 6; then  # the Table-2 grid
+  run_grid
+  timer_lap "SLU fine-tuning grid"
+fi
+
+if stage 7; then
+  python -m slu_kd_plugin.cli.results "$WORK/runs" --out "$WORK/results.json" --timings "$WORK/timings.tsv"
+  echo "results: $WORK/results.json"
+fi

@@ -1,0 +1,116 @@
+"""Evaluate an SLU checkpoint on a binarized split: metrics JSON, per-utterance
+predictions (JSON lines) and a confusion-matrix PNG.
+
+    slu-kd-evaluate DATA_BIN --path ckpt/checkpoint_best.pt --subset test --out-dir eval/
+"""
+import argparse
+import json
+import os
+
+import torch
+
+from ..metrics_utils import macro_f1, slot_accuracies
+from ..utils import atomic_write
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="slu-kd-evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", help="data-bin dir (units/, label/)")
+    p.add_argument("--path", required=True, help="SLU checkpoint (slu_ds2)")
+    p.add_argument("--subset", default="test")
+    p.add_argument("--out-dir", help="where to write metrics.json, predictions.jsonl, confusion.png")
+    p.add_argument("--manifest-dir", help="manifest dir, to name utterances by their {subset}.id")
+    p.add_argument("--batch-size", type=int, default=32)
+    return p.parse_args(argv)
+
+
+def load(data, path):
+    import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
+    from fairseq import checkpoint_utils
+
+    # validation needs no teacher: drop it so a model dir without one still evaluates
+    overrides = {"data": data, "teacher_path": None}
+    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
+    return models[0].eval(), task
+
+
+@torch.no_grad()
+def predict_split(model, task, subset, batch_size):
+    """(ids, refs, preds, probs) in dataset order."""
+    task.load_dataset(subset)
+    itr = task.get_batch_iterator(task.dataset(subset), max_sentences=batch_size).next_epoch_itr(shuffle=False)
+    rows = []
+    for sample in itr:
+        probs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=False)
+        conf, pred = probs.max(-1)
+        rows += zip(sample["id"].tolist(), sample["target"].tolist(), pred.tolist(), conf.tolist())
+    rows.sort()
+    return [list(col) for col in zip(*rows)] if rows else [[], [], [], []]
+
+
+def compute_metrics(task, refs, preds):
+    from ..data.labels import label_symbols
+
+    names = label_symbols(task.label_dict)
+    metrics = {"n": len(refs), "accuracy": 100.0 * sum(r == p for r, p in zip(refs, preds)) / max(len(refs), 1),
+               "macro_f1": macro_f1(refs, preds, len(names))}
+    slot_names = task.cfg.slot_names.split(",")
+    if names and all(len(n.split(task.cfg.slot_separator)) == len(slot_names) for n in names):
+        metrics["slot_accuracy"] = slot_accuracies(refs, preds, names, slot_names, task.cfg.slot_separator)
+    return metrics, names
+
+
+def write_outputs(out_dir, metrics, names, ids, refs, preds, probs, utt_ids):
+    os.makedirs(out_dir, exist_ok=True)
+    with atomic_write(os.path.join(out_dir, "metrics.json")) as f:
+        json.dump(metrics, f, indent=2)
+    with atomic_write(os.path.join(out_dir, "predictions.jsonl")) as f:
+        for i, r, p, c in zip(ids, refs, preds, probs):
+            uid = utt_ids[i] if utt_ids else i
+            f.write(json.dumps({"id": uid, "reference": names[r], "prediction": names[p], "probability": round(c, 4)}) + "\n")
+    confusions = sorted(((names[r], names[p]) for r, p in zip(refs, preds) if r != p))
+    with atomic_write(os.path.join(out_dir, "confusions.txt")) as f:
+        f.write("".join(f"{r}\t->\t{p}\n" for r, p in confusions))
+    plot_confusion(os.path.join(out_dir, "confusion.png"), names, refs, preds)
+
+
+def plot_confusion(path, names, refs, preds):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    m = torch.zeros(n, n)
+    for r, p in zip(refs, preds):
+        m[r, p] += 1
+    fig, ax = plt.subplots(figsize=(max(6, n * 0.3), max(5, n * 0.3)))
+    ax.imshow(m.numpy(), cmap="Blues")
+    ax.set_xticks(range(n), names, rotation=90, fontsize=6)
+    ax.set_yticks(range(n), names, fontsize=6)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("reference")
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=100)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    model, task = load(args.data, args.path)
+    ids, refs, preds, probs = predict_split(model, task, args.subset, args.batch_size)
+    metrics, names = compute_metrics(task, refs, preds)
+    metrics.update(subset=args.subset, checkpoint=args.path)
+    utt_ids = None
+    if args.manifest_dir:
+        with open(os.path.join(args.manifest_dir, f"{args.subset}.id")) as f:
+            utt_ids = [line.strip() for line in f]
+    if args.out_dir:
+        write_outputs(args.out_dir, metrics, names, ids, refs, preds, probs, utt_ids)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "checkpoint"}))
+
+
+if __name__ == "__main__":
+    main()

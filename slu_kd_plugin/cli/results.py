@@ -1,0 +1,92 @@
+"""Collect the SLU grid into the paper's Table 2 layout: results.json, results.md, results.png.
+
+    python -m slu_kd_plugin.cli.results WORK/runs --out WORK/results.json
+
+``runs/<subset>/<row>/seed<k>/eval/metrics.json`` -> {"full"|"10pct": {row: {mean, std, runs}}}
+"""
+import argparse
+import glob
+import json
+import os
+import statistics
+
+from ..utils import atomic_write
+
+ROWS = ["baseline", "pt_kd", "ft_kd", "am_pt", "da"]
+ROW_NAMES = {"baseline": "speech BERT + DS2", "pt_kd": "+ PT-KD", "ft_kd": "+ FT-KD", "am_pt": "+ AM-PT", "da": "+ DA"}
+SETTINGS = {"full": "train", "10pct": "train10"}
+
+
+def collect(runs_dir):
+    table = {}
+    for setting, subset in SETTINGS.items():
+        for row in ROWS:
+            files = sorted(glob.glob(os.path.join(runs_dir, subset, row, "seed*", "eval", "metrics.json")))
+            accs = [round(json.load(open(f))["accuracy"], 2) for f in files]
+            if accs:
+                std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+                table.setdefault(setting, {})[row] = {"mean": round(statistics.mean(accs), 2), "std": round(std, 2), "runs": accs}
+    return table
+
+
+def markdown(table):
+    lines = ["| system | full test acc % | 10% test acc % (mean ± std, n) |", "|---|---|---|"]
+    for row in ROWS:
+        cells = []
+        for setting in SETTINGS:
+            r = table.get(setting, {}).get(row)
+            cells.append(f"{r['mean']:.2f} ± {r['std']:.2f} (n={len(r['runs'])})" if r else "—")
+        lines.append(f"| {ROW_NAMES[row]} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.38
+    for k, setting in enumerate(SETTINGS):
+        rows = table.get(setting, {})
+        xs = [i + (k - 0.5) * width for i, r in enumerate(ROWS) if r in rows]
+        ax.bar(xs, [rows[r]["mean"] for r in ROWS if r in rows], width, yerr=[rows[r]["std"] for r in ROWS if r in rows],
+               label={"full": "full training data", "10pct": "10% training data"}[setting], capsize=3)
+    ax.set_xticks(range(len(ROWS)), [ROW_NAMES[r] for r in ROWS], rotation=15)
+    ax.set_ylabel("test accuracy (%)")
+    low = min([v["mean"] - v["std"] for s in table.values() for v in s.values()] or [0])
+    ax.set_ylim(max(0, low - 5), 100)
+    ax.legend(loc="lower right")
+    ax.set_title("slu-kd on the synthetic FSC-style corpus (unseen speakers)")
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=110)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="slu-kd-results", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs_dir")
+    p.add_argument("--out", required=True, help="results.json path; .md and .png are written beside it")
+    p.add_argument("--timings", help="timings.tsv (stage, seconds) to append to the markdown")
+    args = p.parse_args(argv)
+    table = collect(args.runs_dir)
+    if not table:
+        raise SystemExit(f"{args.runs_dir}: no eval/metrics.json found")
+    with atomic_write(args.out) as f:
+        json.dump(table, f, indent=2)
+    md = markdown(table)
+    if args.timings and os.path.isfile(args.timings):
+        md += "\n| stage | seconds |\n|---|---|\n" + "".join(
+            f"| {line.split(chr(9))[0]} | {line.split(chr(9))[1].strip()} |\n" for line in open(args.timings) if "\t" in line)
+    base = os.path.splitext(args.out)[0]
+    with atomic_write(base + ".md") as f:
+        f.write(md)
+    plot(table, base + ".png")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
