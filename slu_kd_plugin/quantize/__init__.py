@@ -1,0 +1,130 @@
+"""Speech quantizers: 16 kHz audio -> a sequence of discrete unit tokens.
+
+Two kinds, both opened with :func:`load_quantizer`:
+
+* our own MFCC + k-means quantizer (``mfcc_kmeans``), fitted offline here by
+  ``slu-kd-fit-quantizer`` because the pretrained models cannot be downloaded;
+* a fairseq vq-wav2vec checkpoint (``vq_wav2vec``), the paper's quantizer, whose
+  ``i-j`` tokens are the ones fairseq's ``bert_kmeans`` dictionary uses.
+
+Every file is opened with torch's safe loading (``weights_only=True``); the
+fairseq types a legitimate checkpoint pickles are allow-listed by
+:mod:`slu_kd_plugin.checkpoint_safety`, anything else is refused.
+"""
+import os
+import pickle
+
+import torch
+
+from ..checkpoint_safety import allow_fairseq_checkpoints
+
+
+class QuantizerError(ValueError):
+    """A quantizer file or an input it cannot handle; the message names the file."""
+
+
+class UnsafeCheckpointError(QuantizerError):
+    """torch's safe loading refused the file: it pickles objects we do not allow."""
+
+
+def merge_consecutive(units):
+    """Collapse runs of identical units (``a a b b b a`` -> ``a b a``)."""
+    return [u for i, u in enumerate(units) if i == 0 or u != units[i - 1]]
+
+
+class Quantizer:
+    """Base class. Subclasses set ``kind``, ``min_samples``, ``frame_shift_ms`` and
+    implement :meth:`frame_units` (one token per frame) and :meth:`symbols`."""
+
+    kind = "base"
+    min_samples = 1
+    frame_shift_ms = 10.0
+    merge_repeats = False
+    path = None  # the file it was loaded from (featurization fingerprints it)
+
+    def frame_units(self, wav):
+        raise NotImplementedError
+
+    def symbols(self):
+        """Every token :meth:`encode` can emit, in a stable order."""
+        raise NotImplementedError
+
+    def encode(self, wav, name=None):
+        """Tokens for a 1-D float 16 kHz waveform. ``name`` (the audio file) is only
+        used in error messages, so a bad utterance can be found."""
+        self.check_length(wav, name)
+        units = self.frame_units(wav)
+        return merge_consecutive(units) if self.merge_repeats else units
+
+    def check_length(self, wav, name=None):
+        if wav.dim() != 1:
+            raise QuantizerError(f"{name or 'audio'}: expected 1-D audio, got shape {tuple(wav.shape)}")
+        if wav.numel() < self.min_samples:
+            raise QuantizerError(
+                f"{name or 'audio'}: {wav.numel()} samples ({wav.numel() / 16:.1f} ms) is shorter "
+                f"than the {self.kind} quantizer's minimum of {self.min_samples} samples "
+                f"({self.min_samples / 16:.1f} ms)"
+            )
+
+    def describe(self):
+        return (
+            f"{self.kind} quantizer from {self.path}: {len(self.symbols())} symbols, "
+            f"{self.frame_shift_ms:g} ms frames, merge_repeats={self.merge_repeats}"
+        )
+
+
+def safe_torch_load(path):
+    """``torch.load(weights_only=True)`` with errors that name the file."""
+    allow_fairseq_checkpoints()  # idempotent; in case the package init was bypassed
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise QuantizerError(f"{path}: quantizer file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsafeCheckpointError(
+            f"{path}: refused by torch's safe loading (weights_only=True): the file pickles "
+            f"objects that are neither tensors nor the fairseq checkpoint types slu-kd allows. "
+            f"Only load checkpoints from a source you trust. ({first})"
+        ) from None
+    except Exception as e:  # torch's unpicklers raise anything on non-torch bytes
+        raise QuantizerError(f"{path}: not a readable torch file ({type(e).__name__}: {e})") from None
+
+
+def load_quantizer(path, device="cpu", merge_repeats=None):
+    """Open our own quantizer file or a fairseq vq-wav2vec checkpoint.
+
+    ``merge_repeats`` overrides the file's default (True for MFCC k-means,
+    False for vq-wav2vec, whose frame-level tokens bert_kmeans was trained on).
+    """
+    path = os.fspath(path)
+    state = safe_torch_load(path)
+    if isinstance(state, dict) and "kind" in state:
+        from .mfcc_kmeans import MfccKmeansQuantizer
+
+        if state["kind"] != MfccKmeansQuantizer.kind:
+            raise QuantizerError(f"{path}: unknown quantizer kind {state['kind']!r}")
+        q = MfccKmeansQuantizer.from_state(state, path)
+    elif isinstance(state, dict) and "model" in state and ("args" in state or "cfg" in state):
+        from .vq_wav2vec import VqWav2VecQuantizer
+
+        q = VqWav2VecQuantizer.from_checkpoint_state(state, path, device=device)
+    else:
+        raise QuantizerError(
+            f"{path}: neither a slu-kd quantizer file (no 'kind') nor a fairseq checkpoint "
+            f"('model' with 'args' or 'cfg')"
+        )
+    if merge_repeats is not None:
+        q.merge_repeats = bool(merge_repeats)
+    return q
+
+
+__all__ = [
+    "Quantizer",
+    "QuantizerError",
+    "UnsafeCheckpointError",
+    "load_quantizer",
+    "merge_consecutive",
+    "safe_torch_load",
+]

@@ -1,0 +1,65 @@
+"""slu-kd-fit-quantizer: fit the offline MFCC + k-means quantizer on a manifest split.
+
+    slu-kd-fit-quantizer MANIFEST_DIR --split train --n-clusters 100 \\
+        --max-frames 200000 --seed 1 --out kmeans.pt
+
+The fit uses a seeded random subset of frames, so the same data and seed always
+give the same quantizer file.
+"""
+import argparse
+import logging
+import os
+import sys
+
+
+def get_parser():
+    p = argparse.ArgumentParser(prog="slu-kd-fit-quantizer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("manifest_dir", help="directory with {split}.tsv")
+    p.add_argument("--split", default="train", help="manifest split to fit on")
+    p.add_argument("--n-clusters", type=int, default=100, help="number of units (k)")
+    p.add_argument("--max-frames", type=int, default=200000,
+                   help="at most this many 10 ms frames are clustered")
+    p.add_argument("--frame-fraction", type=float, default=0.25,
+                   help="share of each visited utterance's frames kept (more utterances, "
+                        "less decoding); raised automatically when the split is small")
+    p.add_argument("--n-iter", type=int, default=50, help="maximum Lloyd iterations")
+    p.add_argument("--seed", type=int, default=1, help="seeds frame sampling and k-means++")
+    p.add_argument("--no-merge-repeats", action="store_true",
+                   help="keep one unit per frame instead of collapsing repeated units")
+    p.add_argument("--out", required=True, help="quantizer file to write (torch)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads; the default 1 also keeps the fit bit-identical "
+                        "across machines (summation order in matmuls depends on threads)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    import slu_kd_plugin  # noqa: F401  (safe-loading allow-list)
+    from slu_kd_plugin.quantize import QuantizerError
+    from slu_kd_plugin.quantize.featurize import FeaturizeError, read_manifest
+
+    torch.set_num_threads(args.threads)
+    from slu_kd_plugin.quantize.mfcc_kmeans import fit_quantizer, sample_training_frames
+
+    progress = not args.no_progress
+    try:
+        entries = read_manifest(os.path.join(args.manifest_dir, f"{args.split}.tsv"))
+        frames = sample_training_frames(entries, args.max_frames, seed=args.seed,
+                                        frame_fraction=args.frame_fraction, progress=progress)
+        q = fit_quantizer(frames, args.n_clusters, seed=args.seed, n_iter=args.n_iter,
+                          merge_repeats=not args.no_merge_repeats, progress=progress,
+                          info={"manifest": os.path.abspath(args.manifest_dir), "split": args.split})
+    except (FeaturizeError, QuantizerError) as e:
+        sys.exit(f"slu-kd-fit-quantizer: error: {e}")
+    q.save(args.out)
+    logging.getLogger("slu-kd-fit-quantizer").info("wrote %s", q.describe())
+
+
+if __name__ == "__main__":
+    main()
