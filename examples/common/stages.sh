@@ -3,11 +3,11 @@
 
 stage() { [ "$STAGE" -le "$1" ] && [ "$STOP_STAGE" -ge "$1" ]; }
 
-timer_start() { T0=$(date +%s); TL=$T0; : > "$WORK/timings.tsv.tmp"; [ -f "$WORK/timings.tsv" ] && cp "$WORK/timings.tsv" "$WORK/timings.tsv.tmp"; }
+timer_start() { T0=$(date +%s); TL=$T0; }
+# timer_lap NAME: print and record (WORK/timings.tsv, one line per stage run) the time since the last lap
 timer_lap() {
   local now; now=$(date +%s)
-  printf '%s\t%s\n' "$1" "$((now - TL))" >> "$WORK/timings.tsv.tmp"; mv "$WORK/timings.tsv.tmp" "$WORK/timings.tsv"
-  cp "$WORK/timings.tsv" "$WORK/timings.tsv.tmp"
+  printf '%s\t%s\n' "$1" "$((now - TL))" >> "$WORK/timings.tsv"
   echo "== $1: $((now - TL)) s (total $((now - T0)) s)"; TL=$now
 }
 
