@@ -1,0 +1,149 @@
+"""The synthetic corpora: real TTS, tiny sizes, real FSC / LibriSpeech layouts."""
+import csv
+import filecmp
+import os
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from slu_kd_plugin.cli.synth import main as synth_main
+from slu_kd_plugin.synth.commands import INTENTS, PHRASINGS, all_phrasings
+from slu_kd_plugin.synth.fsc_like import FscSynthConfig, write_corpus as write_fsc
+from slu_kd_plugin.synth.librispeech_like import (
+    LibriSynthConfig, write_corpus as write_libri)
+from slu_kd_plugin.synth.voices import speaker_pool
+
+FSC_HEADER = ",path,speakerId,transcription,action,object,location"
+TINY_FSC = FscSynthConfig(speakers=4, utts_per_speaker=3, valid_speakers=1,
+                          test_speakers=1, seed=3)
+TINY_LIBRI = LibriSynthConfig(utterances=6, speakers=3, splits="train-clean-100=2,dev-clean=1",
+                              seed=3, utts_per_chapter=2)
+REAL_FSC_INTENTS = (
+    [("activate", o, "none") for o in ("lamp", "lights", "music")]
+    + [("deactivate", o, "none") for o in ("lamp", "lights", "music")]
+    + [(a, "lights", r) for a in ("activate", "deactivate")
+       for r in ("kitchen", "bedroom", "washroom")]
+    + [(a, "heat", r) for a in ("increase", "decrease")
+       for r in ("none", "kitchen", "bedroom", "washroom")]
+    + [(a, "volume", "none") for a in ("increase", "decrease")]
+    + [("bring", o, "none") for o in ("newspaper", "juice", "socks", "shoes")]
+    + [("change language", o, "none") for o in ("none", "Chinese", "Korean", "English", "German")]
+)
+
+
+@pytest.fixture(scope="module")
+def fsc_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("fsc"))
+    write_fsc(root, TINY_FSC, n_jobs=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def libri_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("libri"))
+    write_libri(root, TINY_LIBRI, n_jobs=1, progress=False)
+    return root
+
+
+def _rows(root, split):
+    with open(os.path.join(root, "data", f"{split}_data.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _files(root):
+    return sorted(os.path.relpath(os.path.join(d, n), root)
+                  for d, _, names in os.walk(root) for n in names)
+
+
+def test_phrasing_table_is_fsc():
+    assert len(INTENTS) == 31
+    assert set(INTENTS) == set(REAL_FSC_INTENTS)
+    texts = [t.lower() for t, _ in all_phrasings()]
+    assert len(texts) == len(set(texts)), "a phrasing appears twice"
+    assert all(6 <= len(p) <= 10 for p in PHRASINGS.values())
+
+
+def test_speaker_pool_is_distinct_and_seeded():
+    pool = speaker_pool(1)
+    assert len(pool) >= 40 and len({s.name for s in pool}) == len(pool)
+    assert {s.engine for s in pool} == {"espeak-ng", "flite"}
+    assert pool == speaker_pool(1) and pool != speaker_pool(2)
+
+
+def test_fsc_layout_and_audio(fsc_root):
+    assert not [f for f in _files(fsc_root) if f.endswith(".tmp")]
+    speakers = {}
+    for split in ("train", "valid", "test"):
+        with open(os.path.join(fsc_root, "data", f"{split}_data.csv")) as f:
+            assert f.readline().rstrip("\n") == FSC_HEADER
+        rows = _rows(fsc_root, split)
+        assert [int(r[""]) for r in rows] == list(range(len(rows)))
+        speakers[split] = {r["speakerId"] for r in rows}
+        for r in rows:
+            assert r["path"] == f"wavs/speakers/{r['speakerId']}/{os.path.basename(r['path'])}"
+            assert (r["action"], r["object"], r["location"]) in PHRASINGS
+            info = sf.info(os.path.join(fsc_root, r["path"]))
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            wav, _ = sf.read(os.path.join(fsc_root, r["path"]))
+            assert np.abs(wav).max() > 0.05 and np.sqrt(np.mean(wav ** 2)) > 0.005
+    assert [len(speakers[s]) for s in ("train", "valid", "test")] == [2, 1, 1]
+    assert not (speakers["train"] & speakers["valid"] or speakers["train"] & speakers["test"]
+                or speakers["valid"] & speakers["test"])
+
+
+def test_fsc_deterministic_across_job_counts_and_cli(fsc_root, tmp_path):
+    other = str(tmp_path / "again")
+    code = synth_main(["fsc", other, "--speakers", "4", "--utts-per-speaker", "3",
+                       "--valid-speakers", "1", "--test-speakers", "1", "--seed", "3",
+                       "--jobs", "2", "--quiet"])
+    assert code == 0
+    files = _files(fsc_root)
+    assert files == _files(other)
+    match, mismatch, errors = filecmp.cmpfiles(fsc_root, other, files, shallow=False)
+    assert not mismatch and not errors
+
+
+def test_fsc_rerun_keeps_files_and_other_seed_rebuilds(fsc_root, tmp_path):
+    root = str(tmp_path / "c")
+    write_fsc(root, TINY_FSC, n_jobs=1, progress=False)
+    wav = os.path.join(root, _rows(root, "train")[0]["path"])
+    os.utime(wav, (1, 1))
+    write_fsc(root, TINY_FSC, n_jobs=1, progress=False)
+    assert os.stat(wav).st_mtime == 1  # complete output kept, not regenerated
+    other = FscSynthConfig(**{**TINY_FSC.__dict__, "seed": 4})
+    write_fsc(root, other, n_jobs=1, progress=False)
+    assert _rows(root, "train") != _rows(fsc_root, "train")
+
+
+def test_fsc_rejects_impossible_split(tmp_path):
+    assert synth_main(["fsc", str(tmp_path), "--speakers", "2", "--quiet"]) == 2
+
+
+def test_librispeech_layout(libri_root):
+    split_speakers = {}
+    for split in ("train-clean-100", "dev-clean"):
+        split_speakers[split] = set(os.listdir(os.path.join(libri_root, split)))
+        for spk in split_speakers[split]:
+            for chapter in os.listdir(os.path.join(libri_root, split, spk)):
+                d = os.path.join(libri_root, split, spk, chapter)
+                with open(os.path.join(d, f"{spk}-{chapter}.trans.txt")) as f:
+                    lines = f.read().splitlines()
+                ids = [line.split(" ", 1)[0] for line in lines]
+                for line in lines:
+                    assert re.fullmatch(rf"{spk}-{chapter}-\d{{4}} [A-Z' ]+", line), line
+                flacs = sorted(n[:-5] for n in os.listdir(d) if n.endswith(".flac"))
+                assert flacs == sorted(ids)
+                info = sf.info(os.path.join(d, f"{ids[0]}.flac"))
+                assert (info.samplerate, info.channels, info.format) == (16000, 1, "FLAC")
+    assert split_speakers["train-clean-100"] and split_speakers["dev-clean"]
+    assert not split_speakers["train-clean-100"] & split_speakers["dev-clean"]
+
+
+def test_librispeech_deterministic(libri_root, tmp_path):
+    other = str(tmp_path / "again")
+    write_libri(other, TINY_LIBRI, n_jobs=1, progress=False)
+    files = _files(libri_root)
+    assert files == _files(other)
+    assert not filecmp.cmpfiles(libri_root, other, files, shallow=False)[1]
