@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from slu_kd_plugin.data.augment import AugmentConfig, mask_hidden_states, span_mask_units
+from slu_kd_plugin.data.augment import mask_hidden_states, span_mask_units
 
 BOS, PAD, EOS, MASK = 0, 1, 2, 99
 
@@ -135,11 +135,35 @@ def test_hidden_determinism_and_noop():
         mask_hidden_states(x, pad)
 
 
-def test_augment_config_defaults_and_help():
-    cfg = AugmentConfig()
-    assert not cfg.augment_units and not cfg.augment_hidden  # the baseline has no DA
-    assert (cfg.unit_mask_rate, cfg.unit_mask_span) == (0.2, 5)
-    assert (cfg.hidden_time_mask_rate, cfg.hidden_time_mask_width) == (0.5, 10)
-    assert (cfg.hidden_chan_mask_rate, cfg.hidden_chan_mask_width) == (0.4, 5)
-    for f in dataclasses.fields(AugmentConfig):
-        assert f.name.startswith("_") or f.metadata.get("help"), f.name  # _name: fairseq's
+def test_augment_defaults_are_the_papers_and_off_for_the_baseline():
+    from slu_kd_plugin.models.slu_ds2 import SLUDS2Config
+    from slu_kd_plugin.tasks.slu_finetuning import SLUFinetuningConfig
+
+    task, model = SLUFinetuningConfig(), SLUDS2Config()
+    assert not task.augment_units and not model.augment_hidden  # the baseline has no DA
+    assert (task.unit_mask_rate, task.unit_mask_span) == (0.2, 5)
+    assert (model.hidden_time_mask_rate, model.hidden_time_mask_width) == (0.5, 10)
+    assert (model.hidden_chan_mask_rate, model.hidden_chan_mask_width) == (0.4, 5)
+    for cfg in (SLUFinetuningConfig, SLUDS2Config):
+        for f in dataclasses.fields(cfg):
+            assert f.name.startswith("_") or f.metadata.get("help"), f.name
+
+
+def test_span_mask_dataset_pairs_source_and_target_and_changes_per_epoch():
+    from fairseq.data import ListDataset
+
+    from slu_kd_plugin.data.datasets import SpanMaskDataset
+
+    seqs = [torch.tensor([0] + list(range(10, 10 + n)) + [2]) for n in (40, 60, 80)]
+    make = lambda tgt: SpanMaskDataset(ListDataset(seqs), 99, 1, 2, 0.5, 10, 20, seed=3, return_target=tgt)
+    src, tgt = make(False), make(True)
+    for i, seq in enumerate(seqs):
+        s, t = src[i], tgt[i]
+        masked = s.eq(99)
+        assert masked.any() and not masked[0] and not masked[-1]  # <s>, </s> kept
+        assert torch.equal(t[masked], seq[masked]) and t[~masked].eq(1).all()
+        assert 0.3 < masked.float().mean() < 0.7
+    first = src[0].clone()
+    assert torch.equal(first, make(False)[0])  # reproducible
+    src.set_epoch(2)
+    assert not torch.equal(first, src[0])  # fresh masks each epoch

@@ -5,6 +5,8 @@
 (b) ``mask_hidden_states``: time and channel masks zeroing speech-BERT output states
     before the DS2 block (per batch, in the model; the caller applies it only while
     training).
+Their switches and rates are fields of the ``slu_finetuning`` task (units) and the
+``slu_ds2`` model (hidden states), where each is applied.
 
 Both take an explicit seeded random source — a ``torch.Generator`` or a numpy
 ``RandomState`` / ``Generator`` — so an epoch's augmentation is reproducible; there
@@ -12,44 +14,9 @@ is no fallback to global random state. Masks are placed without overlap, so the
 masked share is what the rate asks for rather than less.
 """
 import math
-from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 import torch
-
-from fairseq.dataclass import FairseqDataclass
-
-
-@dataclass
-class AugmentConfig(FairseqDataclass):
-    augment_units: bool = field(
-        default=False,
-        metadata={"help": "span-mask the speech unit tokens while fine-tuning (the "
-                          "paper's DA; off in the baseline)"},
-    )
-    unit_mask_rate: float = field(
-        default=0.2, metadata={"help": "share of unit tokens replaced by <mask> (paper: 0.2)"}
-    )
-    unit_mask_span: int = field(
-        default=5, metadata={"help": "length of each masked span of unit tokens (paper: 5)"}
-    )
-    augment_hidden: bool = field(
-        default=False,
-        metadata={"help": "time/channel-mask the speech BERT's output states while "
-                          "fine-tuning (the paper's DA; off in the baseline)"},
-    )
-    hidden_time_mask_rate: float = field(
-        default=0.5, metadata={"help": "share of each sequence's frames zeroed (paper: 0.5)"}
-    )
-    hidden_time_mask_width: int = field(
-        default=10, metadata={"help": "frames per time mask (paper: 10)"}
-    )
-    hidden_chan_mask_rate: float = field(
-        default=0.4, metadata={"help": "share of hidden channels zeroed (paper: 0.4)"}
-    )
-    hidden_chan_mask_width: int = field(
-        default=5, metadata={"help": "channels per channel mask (paper: 5)"}
-    )
 
 
 def _sorted_distinct(rng: Any, n: int, k: int) -> List[int]:

@@ -1,7 +1,9 @@
 """Dataset wrappers, composed the fairseq way around indexed token datasets."""
 import numpy as np
 import torch
-from fairseq.data import BaseWrapperDataset, FairseqDataset, data_utils
+from fairseq.data import BaseWrapperDataset, FairseqDataset
+
+from .augment import span_mask_units
 
 
 class TensorListDataset(FairseqDataset):
@@ -24,12 +26,14 @@ class TensorListDataset(FairseqDataset):
 
 
 class SpanMaskDataset(BaseWrapperDataset):
-    """Replace random spans of tokens with ``<mask>``; reproducible per (seed, epoch, index).
+    """Replace spans of units with ``<mask>``, reproducibly per (seed, epoch, index).
 
-    With ``return_target=True`` it yields the MLM target instead: the original token where
-    the source was masked, ``pad`` elsewhere.  Two instances with the same seed therefore
-    give matching source/target pairs (the same trick as fairseq's MaskTokensDataset).
-    Position 0 (``<s>``) and a final ``</s>`` are never masked.
+    Each utterance draws its span width uniformly from [span_min, span_max] (PT-KD:
+    10-20; fine-tuning DA: 5-5), then ``span_mask_units`` places ceil(n*rate/width)
+    non-overlapping spans, never over ``<s>`` or the final ``</s>``.
+    With ``return_target=True`` it yields the MLM target instead: the original unit
+    where the source was masked, ``pad`` elsewhere; two instances with the same seed
+    give matching source/target pairs (the trick of fairseq's MaskTokensDataset).
     """
 
     def __init__(self, dataset, mask_idx, pad_idx, eos_idx, rate, span_min, span_max,
@@ -49,36 +53,13 @@ class SpanMaskDataset(BaseWrapperDataset):
 
     def __getitem__(self, index):
         tokens = self.dataset[index]
-        with data_utils.numpy_seed(self.seed, self.epoch, index):
-            masked = span_mask_positions(
-                len(tokens), self.rate, self.span_min, self.span_max,
-                last_protected=bool(tokens[-1] == self.eos_idx),
-            )
-        if self.return_target:
-            target = torch.full_like(tokens, self.pad_idx)
-            target[masked] = tokens[masked]
-            return target
-        out = tokens.clone()
-        out[masked] = self.mask_idx
-        return out
-
-
-def span_mask_positions(length, rate, span_min, span_max, last_protected=True):
-    """Boolean mask of ``length`` with ~``rate`` of the maskable positions in spans.
-
-    ceil(n * rate / mean_span) span starts are drawn (numpy's global RNG, seeded by the
-    caller) among positions 1..n-1 (0 is ``<s>``); overlapping spans merge, as in the
-    paper's recipe, so the realised rate is at most ``rate``.
-    """
-    mask = np.zeros(length, dtype=bool)
-    first, last = 1, length - (1 if last_protected else 0)
-    n = last - first
-    if n <= 0 or rate <= 0:
-        return torch.from_numpy(mask)
-    mean_span = (span_min + span_max) / 2
-    n_spans = int(np.ceil(n * rate / mean_span))
-    starts = np.random.randint(first, last, size=n_spans)
-    widths = np.random.randint(span_min, span_max + 1, size=n_spans)
-    for s, w in zip(starts, widths):
-        mask[s:min(s + w, last)] = True
-    return torch.from_numpy(mask)
+        rng = np.random.RandomState((self.seed, self.epoch, index))
+        width = int(rng.randint(self.span_min, self.span_max + 1))
+        masked = span_mask_units(tokens, self.mask_idx, span=width, rate=self.rate, rng=rng,
+                                 pad_idx=self.pad_idx, eos_idx=self.eos_idx)
+        if not self.return_target:
+            return masked
+        target = torch.full_like(tokens, self.pad_idx)
+        where = masked.ne(tokens)
+        target[where] = tokens[where]
+        return target

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 class CTCPretrainingConfig(FairseqDataclass):
     data: str = field(default=MISSING, metadata={"help": "data-bin with units/ and ltr/"})
     max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
-    seed: int = II("common.seed")
+    seed: int = field(default=II("common.seed"), metadata={"help": "seed for masking and shuffling (from --seed)"})
 
 
 @register_task("ctc_pretraining", dataclass=CTCPretrainingConfig)

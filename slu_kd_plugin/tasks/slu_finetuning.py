@@ -50,8 +50,8 @@ class SLUFinetuningConfig(FairseqDataclass):
     slot_separator: str = field(default="|", metadata={"help": "separator of slots inside an intent label"})
     slot_names: str = field(default="action,object,location", metadata={"help": "names for per-slot accuracy"})
     text_batch_size: int = field(default=64, metadata={"help": "batch size when running the teacher"})
-    seed: int = II("common.seed")
-    train_subset: str = II("dataset.train_subset")
+    seed: int = field(default=II("common.seed"), metadata={"help": "seed for masking and shuffling (from --seed)"})
+    train_subset: str = field(default=II("dataset.train_subset"), metadata={"help": "the training split (from --train-subset); DA and KD apply to it only"})
 
 
 @register_task("slu_finetuning", dataclass=SLUFinetuningConfig)

@@ -42,7 +42,7 @@ class SpeechTextKDConfig(FairseqDataclass):
     mask_span_min: int = field(default=10, metadata={"help": "shortest masked span"})
     mask_span_max: int = field(default=20, metadata={"help": "longest masked span"})
     text_batch_size: int = field(default=64, metadata={"help": "batch size when running the text model"})
-    seed: int = II("common.seed")
+    seed: int = field(default=II("common.seed"), metadata={"help": "seed for masking and shuffling (from --seed)"})
 
 
 @register_task("speech_text_kd", dataclass=SpeechTextKDConfig)
