@@ -78,7 +78,7 @@ fi
 if stage 4; then  # PT-KD
   train "$CK/pt_kd" "$PAIRED" --task speech_text_kd --arch speech_bert_kd --criterion speech_text_kd \
     --speech-bert-path "$CK/speech_bert/checkpoint_best.pt" --text-model-path "$CK/text_model/checkpoint_best.pt" \
-    --kd-distance mse --max-positions $MAX_POS --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
+    --text-vector $TEXT_VECTOR --kd-distance mse --max-positions $MAX_POS --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
   timer_lap "PT-KD"
 fi
 

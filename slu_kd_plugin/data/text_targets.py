@@ -18,20 +18,24 @@ HEAD_NAME = "sentence_classification_head"  # fairseq sentence_prediction's defa
 
 @torch.no_grad()
 def run_text_model(model, token_dataset, pad_idx, kind, batch_size=64, desc="text model"):
-    """List of per-utterance float tensors: ``kind`` is "cls" (final-layer <s> vector)
-    or "logits" (the sentence classification head)."""
+    """List of per-utterance float tensors: ``kind`` is "cls" (final-layer <s> vector),
+    "mean" (final-layer states averaged over real tokens) or "logits" (the sentence
+    classification head)."""
     model.eval()
     outputs = []
     order = range(0, len(token_dataset), batch_size)
     for start in tqdm(order, desc=desc, unit="batch", leave=False):
         items = [token_dataset[i] for i in range(start, min(start + batch_size, len(token_dataset)))]
         tokens = data_utils.collate_tokens(items, pad_idx)
-        outputs.extend(_forward(model, tokens, kind).float().unbind(0))
+        outputs.extend(_forward(model, tokens, kind, pad_idx).float().unbind(0))
     return outputs
 
 
-def _forward(model, tokens, kind):
+def _forward(model, tokens, kind, pad_idx):
     if kind == "logits":
         return model(tokens, features_only=True, classification_head_name=HEAD_NAME)[0]
     features, _ = model(tokens, features_only=True)
-    return features[:, 0, :]
+    if kind == "cls":
+        return features[:, 0, :]
+    real = tokens.ne(pad_idx).unsqueeze(-1).to(features.dtype)
+    return (features * real).sum(1) / real.sum(1)

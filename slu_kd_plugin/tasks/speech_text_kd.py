@@ -17,7 +17,7 @@ from fairseq.data import (
     SortDataset,
     data_utils,
 )
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING, open_dict
 
@@ -36,6 +36,12 @@ class SpeechTextKDConfig(FairseqDataclass):
         default=MISSING,
         metadata={"help": "frozen text RoBERTa whose final-layer <s> vector of the transcript is the target "
                   "(roberta.base in the paper; any fairseq RoBERTa-family checkpoint over DATA/input0/dict.txt)"},
+    )
+    text_vector: ChoiceEnum(["cls", "mean"]) = field(
+        default="cls",
+        metadata={"help": "the text model's utterance vector: final-layer <s> (paper, for roberta.base) or the "
+                  "mean of its final-layer states (for a text model whose <s> never learned much, e.g. "
+                  "one pretrained here on a small corpus with masked LM only)"},
     )
     max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
     mask_rate: float = field(default=0.5, metadata={"help": "fraction of units masked for masked LM (paper ~50%)"})
@@ -74,7 +80,7 @@ class SpeechTextKDTask(FairseqTask):
         units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict), self.unit_dict, self.cfg.max_positions)
         text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict), self.text_dict, self.cfg.max_positions)
         check_aligned(split, units=units, text=text)
-        vectors = run_text_model(self.text_model, text, self.text_dict.pad(), "cls",
+        vectors = run_text_model(self.text_model, text, self.text_dict.pad(), self.cfg.text_vector,
                                  self.cfg.text_batch_size, desc=f"text vectors ({split})")
         src, tgt = (self._masked(units, return_target=t) for t in (False, True))
         dataset = NestedDictionaryDataset(
