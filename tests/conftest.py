@@ -1,0 +1,229 @@
+"""Shared fixtures: a tiny but real slu-kd pipeline, built once per test session.
+
+``pipeline``: TTS-spoken corpora -> manifests -> quantizer -> units -> data-bin, all by
+the console scripts a user runs.  ``trained``: every training stage of
+examples/synthetic/run.sh (speech BERT, text model, teacher, PT-KD, AM-PT, FT-KD) run
+by the real ``fairseq-train`` with tiny sizes.  Tests use the ``Pipeline`` object to
+re-run a stage with extra arguments (argparse keeps the last value of a repeated
+option, so extra arguments override the stage's own).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN = REPO / "slu_kd_plugin"
+BIN = Path(sys.executable).parent  # the venv's console scripts
+
+# One thread per process: on 2 shared cores, torch's default thread pool makes tiny
+# models ~10x slower (threads spin against each other and other processes).
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+
+ROBERTA = ["--arch", "roberta_base", "--encoder-layers", "2", "--encoder-embed-dim", "32",
+           "--encoder-ffn-embed-dim", "64", "--encoder-attention-heads", "2"]
+DS2 = ["--ds2-conv-channels", "4", "--ds2-lstm-layers", "1", "--ds2-lstm-hidden", "16"]
+# what examples/common/stages.sh's train() passes to every stage, with JSON logs;
+# the tiny splits (4-12 utterances) need --required-batch-size-multiple 1, or fairseq
+# drops every last batch that is not a multiple of 8 (some splits would be empty)
+TRAIN_COMMON = ["--user-dir", str(PLUGIN), "--cpu", "--optimizer", "adam", "--no-epoch-checkpoints",
+                "--log-format", "json", "--log-interval", "1", "--num-workers", "0",
+                "--required-batch-size-multiple", "1", "--batch-size", "8", "--seed", "1"]
+STAGE_ORDER = ("speech_bert", "text_model", "teacher", "pt_kd", "am_pt", "ft_kd")
+
+
+def tool(name):
+    return str(BIN / name)
+
+
+def tail(path, n=30):
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-n:])
+
+
+def start(args, log):
+    f = open(log, "w")
+    proc = subprocess.Popen([str(a) for a in args], stdout=f, stderr=subprocess.STDOUT, env=ENV, cwd=str(REPO))
+    f.close()
+    return proc
+
+
+def run_all(*jobs, check=True, timeout=600):
+    """Run (args, log) jobs side by side; return their exit codes, or fail with the
+    failing job's log tail when ``check``."""
+    procs = [(start(args, log), args, log) for args, log in jobs]
+    codes = []
+    for proc, args, log in procs:
+        codes.append(proc.wait(timeout=timeout))
+        if check and codes[-1] != 0:
+            raise AssertionError(f"{Path(args[0]).name} exited {codes[-1]}; end of {log}:\n{tail(log)}")
+    return codes
+
+
+def run(args, log, check=True):
+    return run_all((args, log), check=check)[0]
+
+
+def log_records(log, kind="train"):
+    """The JSON stats fairseq-train/-validate log per epoch for ``kind`` (train, valid, test)."""
+    marker = f"| {kind} | "
+    records = []
+    with open(log, errors="replace") as f:
+        for line in f:
+            i = line.find(marker)
+            if i >= 0 and line.rstrip().endswith("}"):
+                records.append(json.loads(line[i + len(marker):]))
+    return records
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
+
+
+def error_message(log):
+    """The text of the exception a failed run ended with (its last exception line on)."""
+    with open(log, errors="replace") as f:
+        lines = f.read().splitlines()
+    starts = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    return "\n".join(lines[starts[-1]:]) if starts else ""
+
+
+class Pipeline:
+    """Paths of the tiny pipeline and the command line of each training stage."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.manifests = self.root / "manifests"
+        self.data = self.root / "data-bin" / "fsc"
+        self.paired = self.root / "data-bin" / "paired"
+        self.ck = self.root / "checkpoints"
+        self.timings = {}
+
+    def ckpt(self, stage, which="best"):
+        return self.ck / stage / f"checkpoint_{which}.pt"
+
+    def log(self, stage):
+        return self.ck / stage / "train.log"
+
+    def num_labels(self):
+        with open(self.data / "label" / "dict.txt") as f:
+            return sum(not line.startswith("madeupword") for line in f)
+
+    def stage_args(self, stage):
+        """(data dir, fairseq-train arguments) of a stage, as run.sh writes them."""
+        ck = self.ckpt
+        if stage == "speech_bert":
+            return self.paired / "units", [
+                "--task", "masked_lm", "--criterion", "masked_lm", *ROBERTA, "--max-positions", "1024",
+                "--tokens-per-sample", "1024", "--sample-break-mode", "eos", "--mask-prob", "0.15",
+                "--max-epoch", "5", "--lr", "1e-3"]
+        if stage == "text_model":
+            return self.paired / "input0", [
+                "--task", "masked_lm", "--criterion", "masked_lm", *ROBERTA, "--max-positions", "128",
+                "--tokens-per-sample", "128", "--sample-break-mode", "eos", "--max-epoch", "5", "--lr", "1e-3"]
+        if stage == "teacher":
+            return self.data, [
+                "--task", "sentence_prediction", "--criterion", "sentence_prediction", *ROBERTA,
+                "--max-positions", "128", "--restore-file", ck("text_model"), "--reset-optimizer",
+                "--reset-dataloader", "--reset-meters", "--train-subset", "train",
+                "--num-classes", str(self.num_labels()), "--init-token", "0", "--separator-token", "2",
+                "--max-epoch", "5", "--lr", "1e-3", "--best-checkpoint-metric", "accuracy",
+                "--maximize-best-checkpoint-metric"]
+        if stage == "pt_kd":
+            return self.paired, [
+                "--task", "speech_text_kd", "--arch", "speech_bert_kd", "--criterion", "speech_text_kd",
+                "--speech-bert-path", ck("speech_bert"), "--text-model-path", ck("text_model"),
+                "--kd-distance", "mse", "--max-positions", "1024", "--max-epoch", "5", "--lr", "2e-4"]
+        if stage == "am_pt":
+            return self.paired, [
+                "--task", "ctc_pretraining", "--arch", "ds2_ctc", "--criterion", "ctc", "--zero-infinity",
+                "--post-process", "letter", "--speech-bert-path", ck("pt_kd"), *DS2,
+                "--max-positions", "1024", "--max-epoch", "5", "--lr", "1e-3", "--best-checkpoint-metric", "uer"]
+        if stage == "ft_kd":
+            return self.data, [
+                "--task", "slu_finetuning", "--arch", "slu_ds2", *DS2, "--speech-bert-path", ck("pt_kd"),
+                "--criterion", "slu_kd", "--teacher-path", ck("teacher"), "--am-path", ck("am_pt"),
+                "--augment-units", "--augment-hidden", "--train-subset", "train", "--max-positions", "1024",
+                "--max-epoch", "5", "--lr", "1e-2", "--lr-scheduler", "fixed", "--force-anneal", "1",
+                "--lr-shrink", "0.952", "--weight-decay", "0.01", "--best-checkpoint-metric", "accuracy",
+                "--maximize-best-checkpoint-metric"]
+        raise KeyError(stage)
+
+    def train_job(self, stage, save_dir=None, extra=()):
+        """(args, log) of ``fairseq-train`` for a stage, saving to ``save_dir``."""
+        save_dir = Path(save_dir or self.ck / stage)
+        save_dir.mkdir(parents=True, exist_ok=True)
+        data, args = self.stage_args(stage)
+        argv = [tool("fairseq-train"), data, *TRAIN_COMMON, "--save-dir", save_dir, *args, *extra]
+        return argv, save_dir / "train.log"
+
+    def train(self, stage, save_dir=None, extra=(), check=True):
+        """Run a stage; returns (exit code, log path)."""
+        args, log = self.train_job(stage, save_dir, extra)
+        return run(args, log, check=check), log
+
+    def timed(self, name, *jobs):
+        t0 = time.time()
+        run_all(*jobs)
+        self.timings[name] = time.time() - t0
+
+
+def build_data(p):
+    """run.sh stages 0-1 at tiny size: corpora, manifests, quantizer, units, data-bin."""
+    r, m = p.root, p.manifests
+    p.timed("corpora",
+            ([tool("slu-kd-synth"), "fsc", r / "corpus/fsc", "--speakers", "6", "--utts-per-speaker", "12",
+              "--valid-speakers", "1", "--test-speakers", "1", "--seed", "1", "--jobs", "1", "--quiet"],
+             r / "synth_fsc.log"),
+            ([tool("slu-kd-synth"), "librispeech", r / "corpus/librispeech", "--utterances", "40",
+              "--seed", "2", "--jobs", "1", "--quiet"], r / "synth_ls.log"))
+    # 48 training utterances cannot cover all 31 intents: the held-out speakers say some
+    # the training speakers never did, so the label dict is written from every split
+    p.timed("manifests",
+            ([tool("slu-kd-prepare"), "fsc", r / "corpus/fsc", m / "fsc", "--subset-fraction", "0.5",
+              "--subset-name", "train10", "--seed", "1", "--allow-unseen-labels"], r / "prepare_fsc.log"),
+            ([tool("slu-kd-prepare"), "librispeech", r / "corpus/librispeech", m / "paired",
+              "--train", "train-clean-100", "--valid", "dev-clean"], r / "prepare_ls.log"))
+    p.timed("quantizer", ([tool("slu-kd-fit-quantizer"), m / "paired", "--split", "train", "--n-clusters", "32",
+                           "--seed", "1", "--out", r / "quantizer.pt", "--no-progress"], r / "quantizer.log"))
+    p.timed("units",
+            ([tool("slu-kd-featurize"), m / "fsc", "--quantizer", r / "quantizer.pt",
+              "--split", "train,train10,valid,test", "--no-progress"], r / "featurize_fsc.log"),
+            ([tool("slu-kd-featurize"), m / "paired", "--quantizer", r / "quantizer.pt",
+              "--split", "train,valid", "--no-progress"], r / "featurize_ls.log"))
+    labels = sorted({line.strip() for s in ("train", "valid", "test") for line in open(m / "fsc" / f"{s}.label")})
+    (r / "labels.txt").write_text("".join(f"{label} 1\n" for label in labels))
+    p.timed("binarize fsc", ([tool("slu-kd-binarize"), m / "fsc", p.data, "--splits", "train", "train10", "valid",
+                              "test", "--spm-extra-text", m / "paired" / "train.txt", "--spm-vocab-size", "100",
+                              "--label-dict", r / "labels.txt"], r / "binarize_fsc.log"))
+    p.timed("binarize paired", ([tool("slu-kd-binarize"), m / "paired", p.paired, "--splits", "train", "valid",
+                                 "--streams", "units", "input0", "ltr", "--spm-model", p.data / "spm.model"],
+                                r / "binarize_paired.log"))
+
+
+def train_all(p):
+    """run.sh stages 2-6 in dependency order, independent stages side by side."""
+    p.timed("speech BERT + text model", p.train_job("speech_bert"), p.train_job("text_model"))
+    p.timed("teacher + PT-KD", p.train_job("teacher"), p.train_job("pt_kd"))
+    shutil.copy(p.data / "label" / "dict.txt", p.ck / "teacher" / "label_dict.txt")  # as run.sh does
+    p.timed("AM-PT", p.train_job("am_pt"))
+    p.timed("FT-KD", p.train_job("ft_kd"))
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    p = Pipeline(tmp_path_factory.mktemp("pipeline"))
+    build_data(p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def trained(pipeline):
+    train_all(pipeline)
+    print("\npipeline timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipeline.timings.items()))
+    return pipeline

@@ -1,0 +1,153 @@
+"""The KD distances and the criteria's metrics: exact values on hand-built inputs, and
+accuracies pooled over workers (what fairseq reports with several GPUs) rather than
+averaged per worker."""
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from fairseq import metrics
+from fairseq.data import Dictionary
+
+from slu_kd_plugin.criterions.slu_cross_entropy import SLUCrossEntropyCriterion
+from slu_kd_plugin.criterions.slu_kd import SLUKDCriterion, logit_distance
+from slu_kd_plugin.criterions.speech_text_kd import SpeechTextKDCriterion, vector_distance
+
+STUDENT = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+TEACHER = torch.tensor([[0.0, 2.0, 5.0], [1.0, -1.0, 0.0]])
+
+
+def kl_by_hand(s, t, temp):
+    ps = [math.exp(x / temp) for x in s]
+    pt = [math.exp(x / temp) for x in t]
+    ps, pt = [x / sum(ps) for x in ps], [x / sum(pt) for x in pt]
+    return temp * temp * sum(b * math.log(b / a) for a, b in zip(ps, pt))
+
+
+def test_l1_and_mse_sum_over_classes():
+    assert logit_distance(STUDENT, TEACHER, "l1").tolist() == [3.0, 2.0]
+    assert logit_distance(STUDENT, TEACHER, "mse").tolist() == [5.0, 2.0]
+
+
+@pytest.mark.parametrize("temp", [1.0, 2.0, 4.0])
+def test_kl_is_teacher_to_student_with_temperature(temp):
+    got = logit_distance(STUDENT, TEACHER, "kl", temperature=temp)
+    want = [kl_by_hand(s, t, temp) for s, t in zip(STUDENT.tolist(), TEACHER.tolist())]
+    assert got.tolist() == pytest.approx(want, rel=1e-5)
+
+
+def test_kl_is_zero_for_equal_or_shifted_logits():
+    assert logit_distance(STUDENT, STUDENT, "kl").abs().max() < 1e-6
+    assert logit_distance(STUDENT + 7.0, STUDENT, "kl", temperature=2.0).abs().max() < 1e-5
+
+
+def test_vector_distances():
+    a, b = torch.tensor([[1.0, 2.0], [1.0, 0.0]]), torch.tensor([[3.0, 2.0], [-1.0, 0.0]])
+    assert vector_distance(a, b, "mse").tolist() == [2.0, 2.0]  # mean over dims
+    assert vector_distance(a, b, "l1").tolist() == [1.0, 1.0]
+    assert vector_distance(a, b, "cosine").tolist() == pytest.approx([1 - 7 / 65 ** 0.5, 2.0])
+    assert vector_distance(a, a, "cosine").abs().max() < 1e-6
+
+
+def reduce(criterion_cls, *logging_outputs, calls=1):
+    """Smoothed values after fairseq reduces these logging outputs ``calls`` times
+    (once per log interval) in one aggregation."""
+    with metrics.aggregate() as agg:
+        for _ in range(calls):
+            criterion_cls.reduce_metrics(list(logging_outputs))
+        return agg.get_smoothed_values()
+
+
+def slu_log(n, correct, action, loss, **extra):
+    return dict(loss=torch.tensor(loss), ce_loss=torch.tensor(loss), ntokens=10 * n, nsentences=n,
+                sample_size=n, _correct=correct, _slot_action=action, **extra)
+
+
+# worker 1: 9 of 10 right; worker 2: 0 of 2. Pooled 75%, per-worker mean 45%.
+WORKERS = (slu_log(10, 9, 10, 1.0), slu_log(2, 0, 1, 3.0))
+
+
+@pytest.mark.parametrize("calls", [1, 3])
+def test_slu_accuracy_is_pooled_over_workers(calls):
+    out = reduce(SLUCrossEntropyCriterion, *WORKERS, calls=calls)
+    assert out["accuracy"] == 75.0
+    assert out["acc_action"] == 91.67
+    assert out["loss"] == pytest.approx(4.0 / 12 / math.log(2), abs=1e-3)
+    assert not any(k.startswith("_") for k in out)
+
+
+def test_kd_criterion_pools_accuracy_and_kd_loss():
+    logs = [dict(WORKERS[0], kd_loss=torch.tensor(5.0)), dict(WORKERS[1], kd_loss=torch.tensor(1.0))]
+    out = reduce(SLUKDCriterion, *logs)
+    assert out["accuracy"] == 75.0 and out["acc_action"] == 91.67
+    assert out["kd_loss"] == pytest.approx(6.0 / 12, abs=1e-3)
+
+
+def test_speech_text_kd_pools_mlm_and_distance():
+    def log(n, n_masked, mlm, dist):
+        return dict(loss=torch.tensor(1.0), _mlm_sum=torch.tensor(mlm), _n_masked=n_masked,
+                    _dist_sum=torch.tensor(dist), ntokens=100, nsentences=n, sample_size=n)
+
+    out = reduce(SpeechTextKDCriterion, log(8, 100, 100.0, 8.0), log(2, 10, 50.0, 10.0))
+    assert out["mlm_loss"] == pytest.approx(150.0 / 110 / math.log(2), rel=1e-5)
+    assert out["kd_dist"] == pytest.approx(18.0 / 10, rel=1e-5)
+
+
+# --- forward on a tiny fake task and model -----------------------------------------
+
+LABELS = ["a|x|k", "a|y|l", "b|x|k"]
+
+
+def fake_task():
+    d = Dictionary()
+    for label in LABELS:
+        d.add_symbol(label)
+    return SimpleNamespace(target_dictionary=d, cfg=SimpleNamespace(slot_separator="|", slot_names="action,object,location"))
+
+
+class FakeModel:
+    def __init__(self, logits, training=True):
+        self.logits, self.training = logits, training
+
+    def __call__(self, **net_input):
+        return {"logits": self.logits}
+
+    @staticmethod
+    def get_logits(net_output):
+        return net_output["logits"]
+
+
+def sample(target, teacher=None):
+    s = {"net_input": {}, "target": torch.tensor(target).view(-1, 1), "ntokens": 30}
+    if teacher is not None:
+        s["teacher_logits"] = teacher
+    return s
+
+
+LOGITS = torch.tensor([[5.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0]])  # predicts 0, 0, 2
+
+
+def test_slu_criterion_counts_correct_intents_and_slots():
+    loss, n, log = SLUCrossEntropyCriterion(fake_task())(FakeModel(LOGITS), sample([0, 1, 0]))
+    assert n == 3 and log["_correct"] == 1
+    # pred 0 vs 1: same action; pred 2 ("b|x|k") vs 0 ("a|x|k"): same object and location
+    assert (log["_slot_action"], log["_slot_object"], log["_slot_location"]) == (2, 2, 2)
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(LOGITS, torch.tensor([0, 1, 0]),
+                                                                          reduction="sum").item())
+
+
+def test_kd_criterion_adds_weighted_distance_to_teacher():
+    teacher = LOGITS + torch.tensor([[1.0, 0.0, 0.0]] * 3)  # L1 distance 1 per utterance
+    ce, _, _ = SLUCrossEntropyCriterion(fake_task())(FakeModel(LOGITS), sample([0, 1, 0]))
+    crit = SLUKDCriterion(fake_task(), kd_distance="l1", kd_weight=0.5, kd_temperature=1.0)
+    loss, _, log = crit(FakeModel(LOGITS), sample([0, 1, 0], teacher))
+    assert loss.item() == pytest.approx(ce.item() + 0.5 * 3.0)
+    assert log["kd_loss"].item() == pytest.approx(3.0)
+
+
+def test_kd_criterion_needs_a_teacher_only_in_training():
+    crit = SLUKDCriterion(fake_task(), kd_distance="l1", kd_weight=1.0, kd_temperature=1.0)
+    loss, _, log = crit(FakeModel(LOGITS, training=False), sample([0, 1, 0]))
+    assert "kd_loss" not in log
+    with pytest.raises(ValueError, match="--teacher-path"):
+        crit(FakeModel(LOGITS, training=True), sample([0, 1, 0]))
