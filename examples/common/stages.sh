@@ -44,8 +44,7 @@ ft_run() {
   train "$dir" "$DATA" --task slu_finetuning --arch slu_ds2 $DS2_ARCH "${args[@]}" \
     --train-subset "$sub" --seed "$seed" --max-positions $MAX_POS --batch-size 32 \
     --max-epoch "$epochs" --lr $FT_LR --lr-scheduler fixed --force-anneal 1 --lr-shrink 0.952 \
-    --weight-decay 0.01 --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric \
-    --no-last-checkpoints || return 1
+    --weight-decay 0.01 --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric || return 1
   [ -f "$dir/eval/metrics.json" ] || slu-kd-evaluate "$DATA" --path "$dir/checkpoint_best.pt" \
     --subset test --out-dir "$dir/eval" > "$dir/eval.log" 2>&1 || { tail "$dir/eval.log" >&2; return 1; }
   echo "   $sub $row seed$seed: test $(python -c "import json;print(round(json.load(open('$dir/eval/metrics.json'))['accuracy'],2))")%"

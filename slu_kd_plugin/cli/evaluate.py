@@ -44,7 +44,7 @@ def predict_split(model, task, subset, batch_size):
     for sample in itr:
         probs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=False)
         conf, pred = probs.max(-1)
-        rows += zip(sample["id"].tolist(), sample["target"].tolist(), pred.tolist(), conf.tolist())
+        rows += zip(sample["id"].tolist(), sample["target"].view(-1).tolist(), pred.tolist(), conf.tolist())
     rows.sort()
     return [list(col) for col in zip(*rows)] if rows else [[], [], [], []]
 

@@ -1,5 +1,6 @@
 """FT-KD loss: cross-entropy on the intent plus a distance between the student's and
 the text teacher's logits on the same utterance (weight 1, L1 in the paper)."""
+import math
 from dataclasses import dataclass, field
 
 import torch.nn.functional as F
@@ -61,4 +62,5 @@ class SLUKDCriterion(SLUCrossEntropyCriterion):
         n = utils.item(sum(log.get("sample_size", 0) for log in logging_outputs))
         if any("kd_loss" in log for log in logging_outputs):
             kd = utils.item(sum(log.get("kd_loss", 0) for log in logging_outputs))
-            metrics.log_scalar("kd_loss", kd / max(n, 1), n, round=3)
+            # base 2 like loss and ce_loss, so loss = ce_loss + kd_weight * kd_loss
+            metrics.log_scalar("kd_loss", kd / max(n, 1) / math.log(2), n, round=3)

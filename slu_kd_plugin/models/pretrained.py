@@ -113,16 +113,21 @@ def build_roberta(model_cfg, dictionary, weights=None, load_heads=False, path="<
         with open_dict(model_cfg):
             model_cfg.load_checkpoint_heads = load_heads
     model = build_model(model_cfg, DictionaryTask(dictionary))
-    check_vocab(model, dictionary, path)
     if weights is not None:
+        check_vocab(weights, dictionary, path)
         weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
-        model.load_state_dict(weights, strict=True, model_cfg=model_cfg)
+        try:
+            model.load_state_dict(weights, strict=True, model_cfg=model_cfg)
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: its weights do not fit the RoBERTa its config describes "
+                                  f"(not a masked_lm / PT-KD speech BERT checkpoint?): {e}") from e
     return model
 
 
-def check_vocab(model, dictionary, path):
-    rows = model.encoder.sentence_encoder.embed_tokens.num_embeddings
-    if rows != len(dictionary):
+def check_vocab(weights, dictionary, path):
+    """The checkpoint's embedding rows must equal the dictionary the data uses."""
+    rows = next((v.shape[0] for k, v in weights.items() if k.endswith("sentence_encoder.embed_tokens.weight")), None)
+    if rows is not None and rows != len(dictionary):
         raise CheckpointError(
             f"{path}: model has {rows} token embeddings but the dictionary has "
             f"{len(dictionary)} entries: the data was binarized with a different "

@@ -45,6 +45,17 @@ def check_aligned(split, **datasets):
         raise ValueError(f"split '{split}': streams are not line-aligned: {lengths}")
 
 
+class KeepLastBatchMixin:
+    """fairseq's batch_by_size drops a last batch whose size is not a multiple of
+    --required-batch-size-multiple (8 by default): validation and test would silently
+    score fewer utterances than the split has.  Only training batches keep the rule."""
+
+    def get_batch_iterator(self, dataset, **kwargs):
+        if dataset is not self.datasets.get(getattr(self.cfg, "train_subset", "train")):
+            kwargs["required_batch_size_multiple"] = 1
+        return super().get_batch_iterator(dataset, **kwargs)
+
+
 def build_recording_speech_bert(task, cfg, from_checkpoint):
     """Build the model, then copy the speech BERT config it resolved back into ``cfg``.
 

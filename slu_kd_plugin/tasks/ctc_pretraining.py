@@ -22,7 +22,7 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
-from .common import build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+from .common import KeepLastBatchMixin, build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class CTCPretrainingConfig(FairseqDataclass):
 
 
 @register_task("ctc_pretraining", dataclass=CTCPretrainingConfig)
-class CTCPretrainingTask(FairseqTask):
+class CTCPretrainingTask(KeepLastBatchMixin, FairseqTask):
     def __init__(self, cfg, unit_dict, char_dict):
         super().__init__(cfg)
         self.unit_dict, self.char_dict = unit_dict, char_dict

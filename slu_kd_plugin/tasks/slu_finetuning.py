@@ -25,7 +25,7 @@ from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model
 from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state, model_cfg_of
-from .common import build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+from .common import KeepLastBatchMixin, build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class SLUFinetuningConfig(FairseqDataclass):
 
 
 @register_task("slu_finetuning", dataclass=SLUFinetuningConfig)
-class SLUFinetuningTask(FairseqTask):
+class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
     def __init__(self, cfg, unit_dict, label_dict):
         super().__init__(cfg)
         self.unit_dict, self.label_dict = unit_dict, label_dict

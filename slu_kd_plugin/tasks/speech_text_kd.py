@@ -24,7 +24,7 @@ from omegaconf import II, MISSING, open_dict
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.text_targets import run_text_model
 from ..models.pretrained import freeze, load_roberta
-from .common import build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+from .common import KeepLastBatchMixin, build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class SpeechTextKDConfig(FairseqDataclass):
 
 
 @register_task("speech_text_kd", dataclass=SpeechTextKDConfig)
-class SpeechTextKDTask(FairseqTask):
+class SpeechTextKDTask(KeepLastBatchMixin, FairseqTask):
     def __init__(self, cfg, unit_dict, text_dict):
         super().__init__(cfg)
         self.unit_dict, self.text_dict = unit_dict, text_dict
