@@ -44,7 +44,7 @@ def read_checkpoint(path):
     import torch
 
     from ..checkpoint_safety import allow_fairseq_checkpoints
-    from ..models.pretrained import CheckpointError
+    from ..models.pretrained import CheckpointError, model_cfg_of, model_name_of
 
     allow_fairseq_checkpoints()
     if not os.path.isfile(path):
@@ -53,8 +53,11 @@ def read_checkpoint(path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
-    name = ((state.get("cfg") or {}).get("model") or {}).get("_name")
-    if name != "slu_ds2":
+    try:
+        name = model_name_of(model_cfg_of(state))
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if name != "slu_ds2" or not isinstance(state.get("cfg"), dict):
         raise CheckpointError(f"{path}: expected an SLU (slu_ds2) checkpoint with a cfg, got model {name!r}")
     if not state["cfg"]["model"].get("speech_bert_args"):
         raise CheckpointError(f"{path}: its cfg does not record the speech BERT config (speech_bert_args)")
@@ -180,6 +183,12 @@ def commit(tmp, final, overwrite):
         shutil.rmtree(old)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def sizes(model_dir):
     """[(relative path, bytes)] of every file, largest first."""
     rows = []
@@ -203,6 +212,7 @@ def package(args):
         raise FileExistsError(f"{final}: exists; pass --overwrite to replace it")
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(final)}.tmp-", dir=os.path.dirname(final))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the model dir is not
     try:
         write_model_dir(args, tmp)
         smoke_test(tmp)

@@ -1,0 +1,115 @@
+"""slu-kd-export: the SLU network of a model directory as one TorchScript file.
+
+    slu-kd-export model_dir slu.ts.pt --format torchscript
+
+The exported module maps unit ids to intent probabilities:
+    probs = torch.jit.load("slu.ts.pt")(units)   # units: (B, T) LongTensor -> (B, n_classes)
+``units`` are laid out as in training (``<s>`` units ``</s>``, right-padded with the
+unit dictionary's pad index, at most ``max_positions`` long); ``SLUModel.units`` of
+``slu_kd_plugin.hub`` makes them from audio. The file carries ``config.json`` and the
+label names (``labels.json``: class index -> label) as TorchScript extra files.
+
+Only TorchScript: torch.onnx needs the onnx/onnxscript packages, which slu-kd does not
+install. The export is refused unless the saved file reproduces the eager model's
+probabilities (atol 1e-5) on sequences of several lengths, alone and padded together.
+"""
+import argparse
+import json
+import sys
+import warnings
+
+import torch
+
+ATOL = 1e-5
+CHECK_LENGTHS = (3, 17, 64, 250)  # with <s> and </s>; 3 = a single unit
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="slu-kd-export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_dir", help="model directory written by slu-kd-package")
+    p.add_argument("out", help="output file (.pt)")
+    p.add_argument("--format", choices=["torchscript"], default="torchscript", help="export format")
+    return p.parse_args(argv)
+
+
+def example_units(slu, lengths, seed=0):
+    """Random unit sequences ``<s> u... </s>`` of the given total lengths."""
+    d, g = slu.unit_dict, torch.Generator().manual_seed(seed)
+    lengths = [min(n, slu.max_positions) for n in lengths]
+    # real units only: the quantizer never emits specials or <mask>
+    first, last = d.nspecial, d.index("<mask>")
+    return [torch.cat([torch.tensor([d.bos()]), torch.randint(first, last, (n - 2,), generator=g),
+                       torch.tensor([d.eos()])]) for n in lengths]
+
+
+def pad(seqs, slu):
+    from fairseq.data import data_utils
+
+    return data_utils.collate_tokens(seqs, slu.unit_dict.pad())
+
+
+def trace(slu):
+    """torch.jit.trace of the eager scorer on a padded batch.
+
+    A padded example matters: fairseq's TransformerEncoder takes its padding branch
+    only when the batch has padding (a Python ``if`` the tracer freezes), and that
+    branch is also exact for unpadded input, so the traced graph serves both.
+    """
+    example = pad(example_units(slu, (40, 25), seed=1), slu)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return torch.jit.trace(slu.scorer.eval(), example, check_trace=False)
+
+
+def max_difference(module, slu, lengths=CHECK_LENGTHS):
+    """Largest |exported - eager| over single sequences and one padded batch of them."""
+    seqs = example_units(slu, lengths)
+    worst = 0.0
+    with torch.no_grad():
+        for batch in [pad([s], slu) for s in seqs] + [pad(seqs, slu)]:
+            worst = max(worst, (module(batch) - slu.scorer(batch)).abs().max().item())
+    return worst
+
+
+def extra_files(slu):
+    return {"config.json": json.dumps(slu.config, indent=1),
+            "labels.json": json.dumps(slu.labels, ensure_ascii=False)}
+
+
+def export_torchscript(slu, out):
+    """Trace, save atomically, reload the saved file and check it; returns the max difference."""
+    import os
+
+    from ..utils import atomic_save_bytes
+
+    traced = trace(slu)
+    tmp_check = f"{out}.check"
+    try:
+        torch.jit.save(traced, tmp_check, _extra_files=extra_files(slu))
+        diff = max_difference(torch.jit.load(tmp_check), slu)
+        if diff > ATOL:
+            raise RuntimeError(f"{out}: the traced model differs from the eager one by {diff:.2e} "
+                               f"(> {ATOL:g}); not written")
+        atomic_save_bytes(out, lambda tmp: os.replace(tmp_check, tmp))
+    finally:
+        if os.path.exists(tmp_check):
+            os.remove(tmp_check)
+    return diff
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from ..hub import ModelDirError, SLUModel
+
+    try:
+        slu = SLUModel.from_pretrained(args.model_dir)
+        diff = export_torchscript(slu, args.out)
+    except (ModelDirError, OSError, RuntimeError) as e:
+        print(f"slu-kd-export: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"wrote {args.out} (torchscript; max |diff| vs eager {diff:.1e} on lengths {list(CHECK_LENGTHS)})")
+
+
+if __name__ == "__main__":
+    main()
