@@ -28,10 +28,10 @@ class DS2CTCModel(SpeechDS2Model):
         bert, _ = cls.build_speech_bert(cfg, task)
         return cls(cfg, bert, len(task.target_dictionary))
 
-    def forward(self, src_tokens, **unused):
+    def forward(self, src_tokens, speech_states=None, **unused):
         """{"encoder_out": (T',B,V) logits, "padding_mask": (B,T')}, the layout
         fairseq's ctc criterion reads."""
-        x, padding_mask = self.encode(src_tokens)
+        x, padding_mask = self.encode(src_tokens, speech_states=speech_states)
         x = self.out_norm(x.transpose(1, 2)).transpose(1, 2)
         logits = self.out_proj(x)
         return {"encoder_out": logits.transpose(0, 1), "padding_mask": padding_mask}

@@ -59,10 +59,10 @@ class SLUDS2Model(SpeechDS2Model):
             raise CheckpointError(f"{path}: its DS2 block does not fit this model's sizes: {e}") from e
         logger.info(f"DS2 block initialized from {path} ({len(weights)} tensors)")
 
-    def forward(self, src_tokens, **unused):
+    def forward(self, src_tokens, speech_states=None, **unused):
         """{"logits": (B, n_classes)}."""
         mask_fn = self._mask_hidden if self.training and self.cfg.augment_hidden else None
-        x, padding_mask = self.encode(src_tokens, hidden_mask_fn=mask_fn)
+        x, padding_mask = self.encode(src_tokens, hidden_mask_fn=mask_fn, speech_states=speech_states)
         # max-pool over real frames only
         x = x.masked_fill(padding_mask.unsqueeze(-1), float("-inf")).max(dim=1).values
         return {"logits": self.classifier(self.dropout(x))}

@@ -81,13 +81,20 @@ class SpeechDS2Model(BaseFairseqModel):
             features, _ = self.speech_bert.encoder.extract_features(src_tokens)
         return features
 
-    def encode(self, src_tokens, hidden_mask_fn=None):
-        """(DS2 output (B,T',H), its padding mask (B,T'))."""
+    def encode(self, src_tokens, hidden_mask_fn=None, speech_states=None):
+        """(DS2 output (B,T',H), its padding mask (B,T')).  ``speech_states`` (B,T,D) are
+        the frozen speech BERT's states when the task cached them."""
         padding_mask = src_tokens.eq(self.speech_bert.encoder.sentence_encoder.padding_idx)
-        x = self.speech_states(src_tokens)
+        if speech_states is None:
+            x = self.speech_states(src_tokens)
+        else:
+            x = speech_states.to(self._ds2_dtype())
         if hidden_mask_fn is not None:
             x = hidden_mask_fn(x, padding_mask)
         return self.ds2(x, padding_mask)
+
+    def _ds2_dtype(self):
+        return next(self.ds2.parameters()).dtype
 
     def max_positions(self):
         return self.speech_bert.max_positions()

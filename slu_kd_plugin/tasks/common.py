@@ -1,8 +1,13 @@
 """Helpers the plugin's tasks share: dictionaries and the unit stream of a split."""
+import logging
 import os
 
 from fairseq.tasks import FairseqTask
 from omegaconf import open_dict
+
+from ..data.speech_states import PaddedStatesDataset, run_speech_bert
+
+logger = logging.getLogger(__name__)
 
 from fairseq.data import (
     Dictionary,
@@ -67,3 +72,21 @@ def build_recording_speech_bert(task, cfg, from_checkpoint):
     with open_dict(cfg):
         cfg.speech_bert_args = model.cfg.speech_bert_args
     return model
+
+
+def cached_states_input(task, split, units, masked):
+    """``{"speech_states": ...}`` for net_input when --cache-speech-states applies to this
+    split (a frozen speech BERT that sees the units unmasked), else ``{}``."""
+    if not task.cfg.cache_speech_states:
+        return {}
+    model = getattr(task, "model", None)
+    if model is None or not model.speech_bert_frozen or masked:
+        logger.info(f"{split}: speech BERT states not cached (no model yet, BERT trainable, or units masked)")
+        return {}
+    states = run_speech_bert(model, units, task.unit_dict.pad(), desc=f"speech BERT states ({split})")
+    return {"speech_states": PaddedStatesDataset(states)}
+
+
+CACHE_HELP = ("run the frozen speech BERT once per utterance when a split is loaded and reuse its "
+              "states every epoch (skipped where units are masked or the BERT is trained); memory: "
+              "utterances x units x dim x 4 bytes (2 with --fp16)")

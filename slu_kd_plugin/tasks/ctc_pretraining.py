@@ -22,7 +22,16 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
-from .common import KeepLastBatchMixin, build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+from .common import (
+    CACHE_HELP,
+    KeepLastBatchMixin,
+    build_recording_speech_bert,
+    cached_states_input,
+    check_aligned,
+    encoder_input,
+    load_dict,
+    load_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +40,7 @@ logger = logging.getLogger(__name__)
 class CTCPretrainingConfig(FairseqDataclass):
     data: str = field(default=MISSING, metadata={"help": "data-bin with units/ and ltr/"})
     max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
+    cache_speech_states: bool = field(default=False, metadata={"help": CACHE_HELP})
     seed: int = field(default=II("common.seed"), metadata={"help": "seed for masking and shuffling (from --seed)"})
 
 
@@ -54,7 +64,10 @@ class CTCPretrainingTask(KeepLastBatchMixin, FairseqTask):
                 "id": IdDataset(),
                 # no src_lengths: the ctc criterion would take them as output lengths,
                 # but DS2 halves time; it reads the model's padding_mask instead
-                "net_input": {"src_tokens": RightPadDataset(units, pad_idx=self.unit_dict.pad())},
+                "net_input": {
+                    "src_tokens": RightPadDataset(units, pad_idx=self.unit_dict.pad()),
+                    **cached_states_input(self, split, units, masked=False),
+                },
                 "target": RightPadDataset(chars, pad_idx=self.char_dict.pad()),
                 "target_lengths": NumelDataset(chars, reduce=False),
                 "nsentences": NumSamplesDataset(),
@@ -68,7 +81,9 @@ class CTCPretrainingTask(KeepLastBatchMixin, FairseqTask):
         logger.info(f"{split}: {len(units)} utterances with character targets")
 
     def build_model(self, cfg, from_checkpoint=False):
-        return build_recording_speech_bert(self, cfg, from_checkpoint)
+        # kept so load_dataset can cache the frozen speech BERT's states
+        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
+        return self.model
 
     def max_positions(self):
         return self.cfg.max_positions

@@ -25,7 +25,16 @@ from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model
 from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state, model_cfg_of
-from .common import KeepLastBatchMixin, build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+from .common import (
+    CACHE_HELP,
+    KeepLastBatchMixin,
+    build_recording_speech_bert,
+    cached_states_input,
+    check_aligned,
+    encoder_input,
+    load_dict,
+    load_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class SLUFinetuningConfig(FairseqDataclass):
                   "the teacher checkpoint, else label/dict.txt under the teacher's data dir)"},
     )
     max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
+    cache_speech_states: bool = field(default=False, metadata={"help": CACHE_HELP})
     augment_units: bool = field(default=False, metadata={"help": "DA: span-mask units in training"})
     unit_mask_rate: float = field(default=0.2, metadata={"help": "fraction of units span-masked"})
     unit_mask_span: int = field(default=5, metadata={"help": "units per masked span"})
@@ -111,7 +121,10 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
         src = self._augmented(units) if self.cfg.augment_units and training else units
         items = {
             "id": IdDataset(),
-            "net_input": {"src_tokens": RightPadDataset(src, pad_idx=self.unit_dict.pad())},
+            "net_input": {
+                "src_tokens": RightPadDataset(src, pad_idx=self.unit_dict.pad()),
+                **cached_states_input(self, split, units, masked=src is not units),
+            },
             "target": labels,
             "nsentences": NumSamplesDataset(),
             "ntokens": NumelDataset(units, reduce=True),
@@ -138,7 +151,9 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
                               self.cfg.text_batch_size, desc=f"teacher logits ({split})")
 
     def build_model(self, cfg, from_checkpoint=False):
-        return build_recording_speech_bert(self, cfg, from_checkpoint)
+        # kept so load_dataset can cache the frozen speech BERT's states
+        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
+        return self.model
 
     def max_positions(self):
         return self.cfg.max_positions
