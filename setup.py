@@ -31,6 +31,10 @@ setup(
             "slu-kd-featurize=slu_kd_plugin.cli.featurize:main",
             "slu-kd-binarize=slu_kd_plugin.cli.binarize:main",
             "slu-kd-evaluate=slu_kd_plugin.cli.evaluate:main",
+            "slu-kd-results=slu_kd_plugin.cli.results:main",
+            "slu-kd-package=slu_kd_plugin.cli.package:main",
+            "slu-kd-predict=slu_kd_plugin.cli.predict:main",
+            "slu-kd-export=slu_kd_plugin.cli.export:main",
         ]
     },
 )

@@ -84,7 +84,7 @@ fi
 
 if stage 5; then  # AM-PT: CTC on characters over the frozen PT-KD speech BERT
   train "$CK/am_pt" "$PAIRED" --task ctc_pretraining --arch ds2_ctc --criterion ctc --zero-infinity \
-    --post-process letter --speech-bert-path "$CK/pt_kd/checkpoint_best.pt" $DS2_ARCH \
+    --post-process letter --speech-bert-path "$CK/pt_kd/checkpoint_best.pt" $DS2_ARCH --cache-speech-states \
     --max-positions $MAX_POS --batch-size 20 --max-epoch $AM_EPOCHS --lr $AM_LR \
     --best-checkpoint-metric uer
   timer_lap "AM-PT"
