@@ -66,7 +66,7 @@ def test_model_dir_holds_what_inference_needs_and_reports_sizes(packaged):
 def test_checkpoint_is_stripped_and_loads_with_plain_safe_loading(packaged, trained):
     # a fresh interpreter without slu_kd_plugin: no allow-listed types to lean on
     code = ("import sys, torch; s = torch.load(sys.argv[1], weights_only=True); "
-            "print(sorted(s)); print(s['cfg']['task']['teacher_path'], s['cfg']['task']['data']); "
+            "print(sorted(s)); print(s['cfg']['task']['teacher_path'], s['cfg']['model']['speech_bert_path']); "
             "print(any(k.startswith('teacher') for k in s['model']))")
     result = subprocess.run([sys.executable, "-c", code, str(packaged[0] / "model.pt")],
                             capture_output=True, text=True, env=ENV, timeout=120)
@@ -201,3 +201,17 @@ def test_incomplete_model_dir_names_what_is_missing(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelDirError, match=r"missing model\.pt.*slu-kd-package"):
         SLUModel.from_pretrained(tmp_path)
+
+
+def test_a_vq_wav2vec_quantizer_is_packaged_without_its_training_state(tmp_path):
+    from slu_kd_plugin.cli.package import write_quantizer
+    from slu_kd_plugin.quantize import load_quantizer
+    from test_quantize import make_legacy_vq_wav2vec
+
+    src, dst = tmp_path / "vq-wav2vec_kmeans.pt", tmp_path / "quantizer.pt"
+    make_legacy_vq_wav2vec(src)  # published layout: args Namespace, fp16, meters in extra_state
+    write_quantizer(str(src), str(dst))
+    state = torch.load(dst, weights_only=True)
+    assert "last_optimizer_state" not in state and state["extra_state"] == {"train_iterator": None}
+    wav = torch.randn(8000, generator=torch.Generator().manual_seed(0)) * 0.1
+    assert load_quantizer(dst).encode(wav) == load_quantizer(src).encode(wav)

@@ -67,9 +67,11 @@ def read_checkpoint(path):
 def strip_checkpoint(state):
     """Weights + cfg, and the bare bookkeeping fairseq's loader insists on."""
     cfg = copy.deepcopy(state["cfg"])
-    # paths of the training machine: the loader points data at the model dir, and a
-    # model rebuilt from speech_bert_args reads neither the speech BERT nor the AM file
-    cfg["task"].update(data=None, teacher_path=None, teacher_label_dict=None)
+    # inference needs no teacher, and a model rebuilt from speech_bert_args reads
+    # neither the speech BERT nor the AM file (config.json keeps them as provenance);
+    # `data` stays, as in any fairseq checkpoint: loaders override it (the hub with
+    # the model dir, slu-kd-evaluate with its DATA argument)
+    cfg["task"].update(teacher_path=None, teacher_label_dict=None)
     cfg["model"].update(speech_bert_path=None, am_path=None)
     last = (state.get("optimizer_history") or [{}])[-1]
     history = {"criterion_name": last.get("criterion_name"), "optimizer_name": last.get("optimizer_name"),
@@ -126,6 +128,25 @@ def check_quantizer(quantizer_path, unit_dict_path, merge_repeats):
                          f"(e.g. {unknown[0]!r}): the data was featurized with another quantizer")
 
 
+def write_quantizer(src, dst):
+    """Our own quantizer file as is; a fairseq (vq-wav2vec) checkpoint without its
+    optimizer state and training meters, which the quantizer never reads."""
+    import torch
+
+    from ..quantize import safe_torch_load
+
+    state = safe_torch_load(src)
+    if "kind" in state:
+        shutil.copyfile(src, dst)
+        return
+    last = (state.get("optimizer_history") or [{}])[-1]
+    history = {k: last[k] for k in ("criterion_name", "optimizer_name", "num_updates") if k in last}
+    # _upgrade_state_dict (run by the loader) needs these two keys to exist
+    keep = {"args": state.get("args"), "cfg": state.get("cfg"), "model": state["model"],
+            "optimizer_history": [{**history, "lr_scheduler_state": {}}], "extra_state": {"train_iterator": None}}
+    torch.save(keep, dst)
+
+
 def write_model_dir(args, out):
     """Fill directory ``out``; returns the config written."""
     import torch
@@ -145,7 +166,7 @@ def write_model_dir(args, out):
     labels = label_symbols(Dictionary.load(os.path.join(out, hub.LABEL_DICT)))
     check_sizes(state, labels, args.checkpoint)
     check_quantizer(args.quantizer, os.path.join(out, hub.UNIT_DICT), merge)
-    shutil.copyfile(args.quantizer, os.path.join(out, hub.QUANTIZER))
+    write_quantizer(args.quantizer, os.path.join(out, hub.QUANTIZER))
     torch.save(strip_checkpoint(state), os.path.join(out, hub.CHECKPOINT))
     label_info = read_labels_json(args.manifest_dir, labels)
     if label_info is not None:
@@ -158,6 +179,8 @@ def write_model_dir(args, out):
               "source": {"checkpoint": os.path.abspath(args.checkpoint), "data": os.path.abspath(args.data),
                          "quantizer": os.path.abspath(args.quantizer),
                          "teacher_path": task_cfg.get("teacher_path"),
+                         "speech_bert_path": state["cfg"]["model"].get("speech_bert_path"),
+                         "am_path": state["cfg"]["model"].get("am_path"),
                          "num_updates": (state.get("optimizer_history") or [{}])[-1].get("num_updates")}}
     with open(os.path.join(out, hub.CONFIG), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=1)
