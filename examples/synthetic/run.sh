@@ -49,11 +49,17 @@ if stage 1; then  # manifests -> quantizer -> units -> data-bin
     --spm-extra-text "$M/paired/train.txt" --spm-vocab-size $SPM_VOCAB
   slu-kd-binarize "$M/paired" "$PAIRED" --splits train valid --streams units input0 ltr \
     --spm-model "$DATA/spm.model"
+  # the speech BERT learns from all unlabeled speech at hand: the paired corpus and the
+  # command corpus' training audio (no labels or transcripts), as bert_kmeans did on LibriSpeech
+  mkdir -p "$M/bert"; cp "$M/paired/dict.units.txt" "$M/bert/"
+  cat "$M/paired/train.units" "$M/fsc/train.units" > "$M/bert/train.units"
+  cp "$M/paired/valid.units" "$M/bert/valid.units"
+  slu-kd-binarize "$M/bert" "$WORK/data-bin/bert" --splits train valid --streams units
   timer_lap "manifests, units, data-bin"
 fi
 
 if stage 2; then  # stage 0 of the method: speech BERT (masked LM on units) and text model
-  train "$CK/speech_bert" "$PAIRED/units" --task masked_lm --criterion masked_lm --arch roberta_base \
+  train "$CK/speech_bert" "$WORK/data-bin/bert/units" --task masked_lm --criterion masked_lm --arch roberta_base \
     $BERT_ARCH --tokens-per-sample $MAX_POS --sample-break-mode eos --mask-prob 0.15 \
     --batch-size $BERT_BSZ --max-epoch $BERT_EPOCHS --lr $BERT_LR $WARMUP
   train "$CK/text_model" "$PAIRED/input0" --task masked_lm --criterion masked_lm --arch roberta_base \
