@@ -10,26 +10,20 @@ from typing import List
 
 # espeak-ng's own (non-MBROLA) English voices: the MBROLA ones need a binary and
 # voice files that are not installed.
-ESPEAK_VOICES = (
-    "en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp",
-    "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
-)
-# Human-sounding variants only: the robot/demon/whisper ones would make the task
-# about odd effects rather than about voices.
+# Four accents x twelve plain male/female variants: 48 distinct speakers.  The wider
+# set (8 accents, 44 variants incl. klatt/grandma/..., plus flite voices) left the
+# demo's unseen-speaker task at chance for units fitted on ~1 h of speech.
+ESPEAK_VOICES = ("en-us", "en-gb", "en-gb-x-rp", "en-us-nyc")
 ESPEAK_VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
-    "adam", "Andy", "Annie", "aunty", "belinda", "benjamin", "boris", "caleb",
-    "david", "ed", "edward", "gustave", "grandma", "grandpa", "iven", "john",
-    "klatt", "klatt2", "klatt3", "linda", "max", "michel", "norbert", "paul",
-    "quincy", "rob", "robert", "steph", "travis", "victor", "zac",
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
 )
 # flite's general-domain voices (awb_time only speaks clock times) and their
 # natural mean F0, used to map a pitch setting onto flite's Hz target.
 FLITE_VOICES = {"kal": 105.0, "kal16": 105.0, "awb": 110.0, "rms": 100.0, "slt": 175.0}
 NOISE_COLOURS = ("white", "pink", "brown")
 DEFAULT_POOL_SIZE = 48
-FLITE_EVERY = 6  # one speaker in six is a flite voice: flite has few voices but a
-                 # very different (unit-selection / diphone) sound from espeak-ng
+FLITE_EVERY = 0  # every N-th speaker a flite voice (0: none); flite's diphone sound is
+                 # far from espeak-ng's, too far for the demo's small offline models
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ def _timbres(rng: random.Random, size: int):
     rng.shuffle(flite)
     out = []
     for i in range(size):
-        if i % FLITE_EVERY == FLITE_EVERY - 1:
+        if FLITE_EVERY and i % FLITE_EVERY == FLITE_EVERY - 1:
             out.append(("flite", flite[(i // FLITE_EVERY) % len(flite)], ""))
         else:
             voice, variant = espeak.pop()
@@ -68,11 +62,9 @@ def _timbres(rng: random.Random, size: int):
     return out
 
 
-# Background noise per speaker.  5-25 dB made the demo's unseen-speaker task close to
-# chance for MFCC k-means units trained on ~1 h of speech (10% baseline at 4%); at
-# 12-30 dB it stays hard (voices, rates, pitches, gains and noise colours all vary)
-# but learnable.
-SNR_RANGE_DB = (12.0, 30.0)
+# Background noise per speaker.  With 5-25 dB (and the wider voice set above) the
+# demo's 10% baseline on unseen speakers was at chance (4%).
+SNR_RANGE_DB = (15.0, 30.0)
 
 
 def speaker_pool(seed: int, size: int = DEFAULT_POOL_SIZE, salt: str = "") -> List[Speaker]:
@@ -90,7 +82,7 @@ def speaker_pool(seed: int, size: int = DEFAULT_POOL_SIZE, salt: str = "") -> Li
         while True:  # a repeated flite voice must differ in rate or pitch
             spk = Speaker(
                 engine, voice, variant,
-                rate=rng.randint(120, 220), pitch=rng.randint(20, 80),
+                rate=rng.randint(140, 200), pitch=rng.randint(30, 70),
                 noise=rng.choice(NOISE_COLOURS), snr_db=round(rng.uniform(*SNR_RANGE_DB), 1),
                 gain=round(rng.uniform(0.15, 0.9), 3),
             )
