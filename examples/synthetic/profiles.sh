@@ -11,7 +11,7 @@ case ${PROFILE:-demo} in
     TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --max-positions 128"
     DS2_ARCH="--ds2-conv-channels 8 --ds2-lstm-layers 2 --ds2-lstm-hidden 128"
     BERT_BSZ=16; BERT_EPOCHS=4; BERT_LR=1e-3; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 50"
-    TEXT_EPOCHS=15; TEACHER_EPOCHS=15; TEACHER_LR=1e-4
+    TEXT_EPOCHS=15; TEACHER_EPOCHS=15; TEACHER_LR=5e-4
     PTKD_EPOCHS=6; PTKD_LR=3e-4; AM_EPOCHS=10; AM_LR=1e-3
     FT_EPOCHS_FULL=15; FT_EPOCHS_10PCT=40; FT_LR=1e-3; PARALLEL=2
     ;;

@@ -70,11 +70,13 @@ fi
 
 if stage 3; then  # text teacher: fairseq's own sentence_prediction on the transcripts
   for sub in train train10; do
+    # the same number of updates for both: 10% of the data gets 10x the epochs
+    epochs=$TEACHER_EPOCHS; [ "$sub" = train10 ] && epochs=$((TEACHER_EPOCHS * 10))
     train "$CK/teacher_$sub" "$DATA" --task sentence_prediction --criterion sentence_prediction \
       --arch roberta_base $TEXT_ARCH --restore-file "$CK/text_model/checkpoint_best.pt" \
       --reset-optimizer --reset-dataloader --reset-meters --train-subset $sub \
       --num-classes $(label_count "$DATA") --init-token 0 --separator-token 2 \
-      --batch-size 32 --max-epoch $TEACHER_EPOCHS --lr $TEACHER_LR \
+      --batch-size 32 --max-epoch $epochs --lr $TEACHER_LR \
       --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
     cp "$DATA/label/dict.txt" "$CK/teacher_$sub/label_dict.txt"
   done
