@@ -66,3 +66,269 @@ run_grid() {
   unset OMP_NUM_THREADS
   return $fail
 }
+
+# ---------------------------------------------------------------------------------
+# Shared by the corpus recipes examples/{librispeech,fsc,snips}/run.sh.
+# Besides ROOT, WORK, STAGE, STOP_STAGE they expect CK (checkpoint dir) and the
+# sizes of recipe_profile.  What one stage makes for the next (quantizer, dictionaries,
+# text encoder, pretrained checkpoints and the sizes they were trained with) is
+# recorded in WORK/assets.env, so a later stage, a resumed run or another recipe
+# (--pretrained-dir) uses exactly what was built, whatever options it is given.
+
+# print_usage: the script's header comment (everything between the shebang and the
+# first non-comment line)
+print_usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; }
+# usage_error MESSAGE: the message and the usage text on stderr, exit status 2
+usage_error() { { echo "$(basename "$(dirname "$0")")/$(basename "$0"): $*"; echo; print_usage; } >&2; exit 2; }
+
+# check_options: --stage, --stop-stage and --nj must be whole numbers (stage() compares them)
+check_options() {
+  local v
+  for v in "$STAGE" "$STOP_STAGE" "${NJ:-1}"; do
+    [[ $v =~ ^[0-9]+$ ]] || usage_error "--stage, --stop-stage and --nj take whole numbers, not '$v'"
+  done
+}
+
+has_gpu() { python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; }
+
+# recipe_profile NAME: model sizes and schedules of the corpus recipes.
+#   debug: seconds per stage, for tests (2 layers x 32 dims, DS2 4 ch x 1 x 16)
+#   demo:  examples/synthetic's demo sizes: a few thousand utterances on 2 CPU cores
+#   paper: the paper's sizes and schedules (GPU territory)
+# CACHE: run the frozen speech BERT once per utterance in AM-PT and fine-tuning validation
+# (--cache-speech-states; memory: utterances x units x BERT dim x 4 bytes)
+recipe_profile() {
+  case $1 in
+    debug)
+      KMEANS_K=32; KMEANS_FRAMES=20000; SPM_VOCAB=100; MAX_POS=512; TEXT_VECTOR=mean
+      BERT_ARCH="--encoder-layers 2 --encoder-embed-dim 32 --encoder-ffn-embed-dim 64 --encoder-attention-heads 2 --max-positions $MAX_POS"
+      TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 32 --encoder-ffn-embed-dim 64 --encoder-attention-heads 2 --max-positions 128"
+      DS2_ARCH="--ds2-conv-channels 4 --ds2-lstm-layers 1 --ds2-lstm-hidden 16"
+      BERT_BSZ=8; BERT_EPOCHS=1; BERT_LR=1e-3; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 5"
+      TEXT_EPOCHS=1; TEACHER_BSZ=8; TEACHER_EPOCHS=2; TEACHER_LR=1e-3
+      PTKD_EPOCHS=1; PTKD_LR=3e-4; AM_BSZ=8; AM_EPOCHS=1; AM_LR=1e-3
+      FT_BSZ=8; FT_EPOCHS_FULL=2; FT_EPOCHS_10PCT=2; FT_LR=1e-3; CACHE=--cache-speech-states
+      ;;
+    demo)
+      KMEANS_K=100; KMEANS_FRAMES=200000; SPM_VOCAB=300; MAX_POS=1024; TEXT_VECTOR=mean
+      BERT_ARCH="--encoder-layers 4 --encoder-embed-dim 128 --encoder-ffn-embed-dim 512 --encoder-attention-heads 4 --max-positions $MAX_POS"
+      TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --max-positions 128"
+      DS2_ARCH="--ds2-conv-channels 8 --ds2-lstm-layers 2 --ds2-lstm-hidden 128"
+      BERT_BSZ=16; BERT_EPOCHS=4; BERT_LR=1e-3; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 50"
+      TEXT_EPOCHS=15; TEACHER_BSZ=32; TEACHER_EPOCHS=15; TEACHER_LR=1e-4
+      PTKD_EPOCHS=6; PTKD_LR=3e-4; AM_BSZ=20; AM_EPOCHS=10; AM_LR=1e-3
+      FT_BSZ=32; FT_EPOCHS_FULL=15; FT_EPOCHS_10PCT=40; FT_LR=1e-3; CACHE=--cache-speech-states
+      ;;
+    paper)
+      KMEANS_K=500; KMEANS_FRAMES=1000000; SPM_VOCAB=2000; MAX_POS=2048; TEXT_VECTOR=cls
+      BERT_ARCH="--max-positions $MAX_POS"   # roberta_base: 12 x 768, FFN 3072, 12 heads
+      TEXT_ARCH="--max-positions 512"
+      DS2_ARCH="--ds2-conv-channels 32 --ds2-lstm-layers 5 --ds2-lstm-hidden 768"
+      BERT_BSZ=16; BERT_EPOCHS=50; BERT_LR=5e-4; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 1000"
+      TEXT_EPOCHS=50; TEACHER_BSZ=32; TEACHER_EPOCHS=10; TEACHER_LR=1e-5
+      PTKD_EPOCHS=20; PTKD_LR=5e-5; AM_BSZ=20; AM_EPOCHS=100; AM_LR=1e-4
+      FT_BSZ=32; FT_EPOCHS_FULL=100; FT_EPOCHS_10PCT=100; FT_LR=1e-4
+      CACHE=  # states of a 768-dim BERT over LibriSpeech would not fit in memory
+      ;;
+    *) usage_error "unknown profile '$1' (debug|demo|paper)";;
+  esac
+}
+
+# set_asset KEY VALUE: record KEY=VALUE in WORK/assets.env (a file `source` reads) and here
+set_asset() {
+  local f=$WORK/assets.env
+  touch "$f"
+  { grep -v "^$1=" "$f" || true; printf '%s=%q\n' "$1" "$2"; } > "$f.tmp"
+  mv "$f.tmp" "$f"
+  printf -v "$1" '%s' "$2"
+}
+load_assets() { if [ -f "$WORK/assets.env" ]; then source "$WORK/assets.env"; fi; }
+# need_assets KEY...: stop with a clear message when an earlier stage has not recorded them
+need_assets() {
+  local k
+  for k in "$@"; do
+    [ -n "${!k:-}" ] || { echo "$WORK/assets.env has no $k: run the stage that makes it first" >&2; exit 1; }
+  done
+}
+# checkpoint_file PATH: a checkpoint file, or the one a published model's directory
+# holds (model.pt, checkpoint_best.pt, else its only *.pt), as an absolute path
+checkpoint_file() {
+  local p=$1 f
+  [ -f "$p" ] && { readlink -f "$p"; return; }
+  if [ -d "$p" ]; then
+    for f in "$p/model.pt" "$p/checkpoint_best.pt" "$p"/*.pt; do
+      [ -f "$f" ] && { readlink -f "$f"; return; }
+    done
+  fi
+  echo "$p: no checkpoint file there" >&2; return 1
+}
+# link_checkpoint NAME FILE: use a published checkpoint as CK/NAME/checkpoint_best.pt
+link_checkpoint() {
+  mkdir -p "$CK/$1"; ln -sfn "$2" "$CK/$1/checkpoint_best.pt"; touch "$CK/$1/.done"
+  echo "   $1: $2 (given, not trained)"
+}
+
+# max_positions_of CHECKPOINT CAP: the positions a RoBERTa checkpoint was built for, at most CAP
+max_positions_of() {
+  python - "$1" "$2" <<'PY'
+import sys
+import slu_kd_plugin  # noqa: F401  (allow-lists what fairseq checkpoints pickle)
+from slu_kd_plugin.models.pretrained import load_state, model_cfg_of
+print(min(int(model_cfg_of(load_state(sys.argv[1])).max_positions), int(sys.argv[2])))
+PY
+}
+
+# fit_quantizer MANIFEST SPLIT: the offline MFCC k-means quantizer fitted on SPLIT's
+# audio (-> WORK/quantizer.pt), or the vq-wav2vec checkpoint VQ_WAV2VEC_PATH when set
+fit_quantizer() {
+  if [ -n "${VQ_WAV2VEC_PATH:-}" ]; then
+    set_asset QUANTIZER "$(checkpoint_file "$VQ_WAV2VEC_PATH")"; set_asset QUANTIZER_KIND vq-wav2vec
+  else
+    slu-kd-fit-quantizer "$1" --split "$2" --n-clusters $KMEANS_K --max-frames $KMEANS_FRAMES \
+      --seed 1 --out "$WORK/quantizer.pt" --no-progress
+    set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND kmeans
+  fi
+}
+
+# featurize MANIFEST SPLIT...: SPLIT.units with the recorded quantizer, in NJ shards side
+# by side (then merged); a finished split is kept
+featurize() {
+  local m=$1 nj=${NJ:-1} split r fail; shift
+  need_assets QUANTIZER
+  local opts=(--quantizer "$QUANTIZER" --skip-existing --no-progress)
+  [ "$QUANTIZER_KIND" = vq-wav2vec ] && has_gpu && opts+=(--device cuda)
+  if [ "$nj" -le 1 ]; then  # one process for every split: fairseq's import is paid once
+    slu-kd-featurize "$m" "${opts[@]}" --split "$(IFS=,; echo "$*")"; return
+  fi
+  for split in "$@"; do
+    fail=0
+    for r in $(seq 0 $((nj - 1))); do
+      slu-kd-featurize "$m" "${opts[@]}" --threads 1 --split "$split" --rank $r --nshard $nj > "$m/featurize.$split.$r.log" 2>&1 &
+    done
+    for r in $(seq 1 "$nj"); do wait -n || fail=1; done
+    [ $fail = 0 ] || { echo "featurize $split failed: see $m/featurize.$split.*.log" >&2; return 1; }
+    slu-kd-featurize "$m" --quantizer "$QUANTIZER" --split "$split" --nshard $nj --merge
+  done
+}
+
+# seen_units_dict MANIFEST SPLIT: MANIFEST/dict.units.txt <- the units SPLIT uses, most
+# frequent first (vq-wav2vec can emit 320 x 320 pairs; a model needs rows for the few used)
+seen_units_dict() {
+  python - "$1/$2.units" "$1/dict.units.txt" <<'PY'
+import collections, os, sys
+counts = collections.Counter(tok for line in open(sys.argv[1]) for tok in line.split())
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.writelines(f"{t} {c}\n" for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+PY
+}
+
+# text_encoder_args: slu-kd-binarize options for the recorded text encoder (GPT-2 BPE
+# for roberta.base, else sentencepiece), or for a new sentencepiece model when none is
+TEXT_ENCODER_ARGS=()
+text_encoder_args() {
+  case ${TEXT_ENCODER:-} in
+    gpt2) TEXT_ENCODER_ARGS=(--text-encoder gpt2 --gpt2-encoder-json "$GPT2_ENCODER_JSON"
+                             --gpt2-vocab-bpe "$GPT2_VOCAB_BPE" --text-dict "$TEXT_DICT");;
+    spm) TEXT_ENCODER_ARGS=(--spm-model "$SPM_MODEL")
+         if [ -n "${TEXT_DICT:-}" ]; then TEXT_ENCODER_ARGS+=(--text-dict "$TEXT_DICT"); fi;;
+    *) echo "no text encoder recorded in $WORK/assets.env" >&2; return 1;;
+  esac
+}
+# train_spm TEXT_FILE OUT_PREFIX: a sentencepiece model of SPM_VOCAB pieces on one file
+train_spm() {
+  python -c "import sys; from slu_kd_plugin.text_encoding import train_spm; train_spm([sys.argv[1]], sys.argv[2], int(sys.argv[3]))" \
+    "$1" "$2" "$SPM_VOCAB"
+  set_asset TEXT_ENCODER spm; set_asset SPM_MODEL "$2.model"
+}
+
+# The pretraining stages; DATA is a data-bin with units/ input0/ ltr/, SUBSET its
+# training split.  Each records the checkpoint (and the sizes later stages must match).
+train_speech_bert() {  # stage 0 of the method: masked LM on units
+  train "$CK/speech_bert" "$1/units" --task masked_lm --criterion masked_lm --arch roberta_base \
+    $BERT_ARCH --tokens-per-sample $MAX_POS --sample-break-mode eos --mask-prob 0.15 \
+    --train-subset "$2" --skip-invalid-size-inputs-valid-test --required-batch-size-multiple 1 \
+    --batch-size $BERT_BSZ --max-epoch $BERT_EPOCHS --lr $BERT_LR $WARMUP
+  set_asset SPEECH_BERT "$CK/speech_bert/checkpoint_best.pt"; set_asset UNITS_MAX_POS $MAX_POS
+}
+train_text_model() {  # the text model PT-KD and the teacher start from: masked LM on transcripts
+  train "$CK/text_model" "$1/input0" --task masked_lm --criterion masked_lm --arch roberta_base \
+    $TEXT_ARCH --tokens-per-sample 128 --sample-break-mode eos --train-subset "$2" \
+    --skip-invalid-size-inputs-valid-test --required-batch-size-multiple 1 \
+    --batch-size 32 --max-epoch $TEXT_EPOCHS --lr $BERT_LR $WARMUP
+  set_asset TEXT_MODEL "$CK/text_model/checkpoint_best.pt"
+  set_asset TEXT_MODEL_ARCH "$TEXT_ARCH"; set_asset TEXT_MODEL_VECTOR $TEXT_VECTOR
+}
+train_pt_kd() {  # PT-KD: speech BERT <s> -> frozen text model vector, + span-masked LM
+  need_assets SPEECH_BERT TEXT_MODEL TEXT_MODEL_VECTOR UNITS_MAX_POS
+  train "$CK/pt_kd" "$1" --task speech_text_kd --arch speech_bert_kd --criterion speech_text_kd \
+    --speech-bert-path "$SPEECH_BERT" --text-model-path "$TEXT_MODEL" --text-vector $TEXT_MODEL_VECTOR \
+    --kd-distance mse --max-positions $UNITS_MAX_POS --train-subset "$2" --required-batch-size-multiple 1 \
+    --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
+  set_asset PT_KD "$CK/pt_kd/checkpoint_best.pt"
+}
+train_am_pt() {  # AM-PT: DS2 block over the frozen PT-KD speech BERT, CTC on characters
+  need_assets PT_KD UNITS_MAX_POS
+  train "$CK/am_pt" "$1" --task ctc_pretraining --arch ds2_ctc --criterion ctc --zero-infinity \
+    --post-process letter --speech-bert-path "$PT_KD" $DS2_ARCH $CACHE --max-positions $UNITS_MAX_POS \
+    --train-subset "$2" --required-batch-size-multiple 1 --batch-size $AM_BSZ \
+    --max-epoch $AM_EPOCHS --lr $AM_LR --best-checkpoint-metric uer
+  set_asset AM_PT "$CK/am_pt/checkpoint_best.pt"; set_asset AM_DS2_ARCH "$DS2_ARCH"
+}
+
+# train_teacher DATA SUBSET: fairseq's own sentence_prediction on the transcripts,
+# restored from the text model -> CK/teacher (with the label dict it was trained on)
+train_teacher() {
+  need_assets TEXT_MODEL TEXT_MODEL_ARCH
+  train "$CK/teacher" "$1" --task sentence_prediction --criterion sentence_prediction \
+    --arch roberta_base $TEXT_MODEL_ARCH --restore-file "$TEXT_MODEL" \
+    --reset-optimizer --reset-dataloader --reset-meters --train-subset "$2" \
+    --num-classes "$(label_count "$1")" --init-token 0 --separator-token 2 \
+    --required-batch-size-multiple 1 --batch-size $TEACHER_BSZ --max-epoch $TEACHER_EPOCHS \
+    --lr $TEACHER_LR --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
+  cp "$1/label/dict.txt" "$CK/teacher/label_dict.txt"
+}
+
+# train_slu DATA SUBSET: the full method: PT-KD speech BERT, FT-KD to the teacher,
+# DS2 initialised from AM-PT, unit span masking + hidden-state masking -> CK/slu
+train_slu() {
+  need_assets PT_KD AM_PT AM_DS2_ARCH UNITS_MAX_POS
+  local epochs=$FT_EPOCHS_FULL; [ "$2" = train ] || epochs=$FT_EPOCHS_10PCT
+  train "$CK/slu" "$1" --task slu_finetuning --arch slu_ds2 $AM_DS2_ARCH \
+    --speech-bert-path "$PT_KD" --am-path "$AM_PT" --criterion slu_kd --teacher-path "$CK/teacher/checkpoint_best.pt" \
+    --augment-units --augment-hidden $CACHE --train-subset "$2" --max-positions $UNITS_MAX_POS \
+    --required-batch-size-multiple 1 --batch-size $FT_BSZ --max-epoch "$epochs" --lr $FT_LR \
+    --lr-scheduler fixed --force-anneal 1 --lr-shrink 0.952 --weight-decay 0.01 \
+    --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
+}
+
+# evaluate_slu DATA MANIFEST CORPUS SUBSET: valid and test metrics of CK/slu's best
+# checkpoint -> WORK/eval/{valid,test}/ and WORK/results.json; prints "test accuracy: NN.NN"
+evaluate_slu() {
+  local data=$1 m=$2 split
+  for split in valid test; do
+    slu-kd-evaluate "$data" --path "$CK/slu/checkpoint_best.pt" --subset $split \
+      --manifest-dir "$m" --out-dir "$WORK/eval/$split" > "$WORK/eval.$split.log" 2>&1 \
+      || { tail -20 "$WORK/eval.$split.log" >&2; return 1; }
+  done
+  python - "$WORK" "$3" "$4" "$PROFILE" <<'PY'
+import json, os, shlex, sys
+work, corpus, subset, profile = sys.argv[1:]
+metrics = {s: json.load(open(os.path.join(work, "eval", s, "metrics.json"))) for s in ("valid", "test")}
+timings = {}
+if os.path.exists(os.path.join(work, "timings.tsv")):
+    for line in open(os.path.join(work, "timings.tsv")):
+        name, _, secs = line.rstrip("\n").rpartition("\t")
+        timings[name] = int(secs)  # the last run of a stage counts
+assets = {}
+for line in open(os.path.join(work, "assets.env")):
+    key, _, value = line.rstrip("\n").partition("=")
+    assets[key] = shlex.split(value)[0] if value else ""  # written with printf %q
+out = {"corpus": corpus, "train_subset": subset, "profile": profile, **metrics,
+       "assets": assets, "timings_s": timings}
+with open(os.path.join(work, "results.json.tmp"), "w") as f:
+    json.dump(out, f, indent=2)
+os.replace(os.path.join(work, "results.json.tmp"), os.path.join(work, "results.json"))
+print(f"test accuracy: {metrics['test']['accuracy']:.2f}")
+PY
+}

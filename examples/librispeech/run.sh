@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# LibriSpeech -> the pretrained assets every SLU recipe (examples/fsc, examples/snips) needs:
+# manifests, quantizer, units, data-bin, speech BERT, text model, PT-KD and AM-PT.
+#
+# usage: examples/librispeech/run.sh LIBRISPEECH_ROOT WORK_DIR [options]
+#   LIBRISPEECH_ROOT holds the split dirs as distributed (train-clean-100/<spk>/<chapter>/...)
+#   --stage N, --stop-stage M   run stages N..M only (default 0..7); finished training runs are kept
+#   --train-splits NAME...      LibriSpeech dirs to train on (default train-clean-100; the
+#                               paper's 960 h: train-clean-100 train-clean-360 train-other-500)
+#   --valid-split NAME          LibriSpeech dir to validate on (default dev-clean)
+#   --vq-wav2vec PATH           quantizer: the published vq-wav2vec_kmeans.pt (env VQ_WAV2VEC);
+#                               default: an MFCC k-means quantizer fitted here
+#   --speech-bert PATH          speech BERT: the published bert_kmeans checkpoint, file or dir,
+#                               with its dict.txt beside it (env BERT_KMEANS; needs --vq-wav2vec);
+#                               default: masked LM on the units, trained here
+#   --text-model PATH           text model: roberta.base's model.pt or its dir, with dict.txt
+#                               beside it (env ROBERTA_BASE); transcripts get GPT-2 BPE from
+#                               encoder.json and vocab.bpe beside it unless given below;
+#                               default: masked LM on the transcripts (sentencepiece), trained here
+#   --gpt2-encoder-json PATH, --gpt2-vocab-bpe PATH   GPT-2 BPE files for --text-model
+#   --profile debug|demo|paper  sizes and schedules (default demo; see recipe_profile in
+#                               examples/common/stages.sh)
+#   --nj N                      featurize in N processes side by side (default 1)
+# stages: 0 manifests  1 quantizer  2 units  3 data-bin (units, input0, ltr)  4 speech BERT
+#         5 text model  6 PT-KD  7 AM-PT
+# Makes WORK_DIR/checkpoints/{speech_bert,text_model,pt_kd,am_pt}/checkpoint_best.pt and
+# WORK_DIR/assets.env; pass WORK_DIR to the SLU recipes as --pretrained-dir.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+source "$HERE/../common/stages.sh"
+export PATH="$ROOT/.venv/bin:$PATH"
+
+[ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "LIBRISPEECH_ROOT and WORK_DIR are required"
+LIBRISPEECH=$1; WORK=$2; shift 2
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=1; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
+VQ_WAV2VEC_PATH=${VQ_WAV2VEC:-}; SPEECH_BERT_PATH=${BERT_KMEANS:-}; TEXT_MODEL_PATH=${ROBERTA_BASE:-}
+GPT2_JSON=; GPT2_BPE=
+while [ $# -gt 0 ]; do
+  [ $# -ge 2 ] || usage_error "option $1 needs a value"
+  case $1 in
+    --stage) STAGE=$2; shift 2;;
+    --stop-stage) STOP_STAGE=$2; shift 2;;
+    --train-splits) shift; TRAIN_SPLITS=(); while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do TRAIN_SPLITS+=("$1"); shift; done;;
+    --valid-split) VALID_SPLIT=$2; shift 2;;
+    --vq-wav2vec) VQ_WAV2VEC_PATH=$2; shift 2;;
+    --speech-bert) SPEECH_BERT_PATH=$2; shift 2;;
+    --text-model) TEXT_MODEL_PATH=$2; shift 2;;
+    --gpt2-encoder-json) GPT2_JSON=$2; shift 2;;
+    --gpt2-vocab-bpe) GPT2_BPE=$2; shift 2;;
+    --profile) PROFILE=$2; shift 2;;
+    --nj) NJ=$2; shift 2;;
+    *) usage_error "unknown option $1";;
+  esac
+done
+[ ${#TRAIN_SPLITS[@]} -gt 0 ] || usage_error "--train-splits needs at least one split"
+[ -d "$LIBRISPEECH" ] || usage_error "$LIBRISPEECH: no such directory"
+[ -z "$SPEECH_BERT_PATH" ] || [ -n "$VQ_WAV2VEC_PATH" ] || \
+  usage_error "--speech-bert (bert_kmeans) reads vq-wav2vec units: give --vq-wav2vec too"
+check_options; recipe_profile "$PROFILE"
+mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
+M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
+load_assets
+timer_start
+
+if stage 0; then  # manifests/{train,valid}.{tsv,txt,ltr,id}
+  slu-kd-prepare librispeech "$LIBRISPEECH" "$M" --train "${TRAIN_SPLITS[@]}" --valid "$VALID_SPLIT"
+  timer_lap "manifests"
+fi
+
+if stage 1; then  # quantizer.pt (MFCC k-means fitted on train), or the given vq-wav2vec
+  fit_quantizer "$M" train
+  timer_lap "quantizer"
+fi
+
+if stage 2; then  # manifests/{train,valid}.units and the units dictionary dict.units.txt
+  featurize "$M" train valid
+  if [ -n "$SPEECH_BERT_PATH" ]; then  # bert_kmeans' embedding rows follow its own dict.txt
+    bert_dict="$(dirname "$(checkpoint_file "$SPEECH_BERT_PATH")")/dict.txt"
+    [ -f "$bert_dict" ] || { echo "$bert_dict: the speech BERT's dictionary is missing" >&2; exit 1; }
+    cp "$bert_dict" "$M/dict.units.txt"
+  elif [ "$QUANTIZER_KIND" = vq-wav2vec ]; then
+    seen_units_dict "$M" train
+  fi
+  timer_lap "units"
+fi
+
+if stage 3; then  # data-bin/{units,input0,ltr}: the paired speech-text data of PT-KD and AM-PT
+  if [ -n "$TEXT_MODEL_PATH" ]; then  # roberta.base: GPT-2 BPE and its dict.txt
+    text_dir="$(dirname "$(checkpoint_file "$TEXT_MODEL_PATH")")"
+    set_asset TEXT_ENCODER gpt2; set_asset TEXT_DICT "$text_dir/dict.txt"
+    set_asset GPT2_ENCODER_JSON "$(readlink -f "${GPT2_JSON:-$text_dir/encoder.json}")"
+    set_asset GPT2_VOCAB_BPE "$(readlink -f "${GPT2_BPE:-$text_dir/vocab.bpe}")"
+  else  # a text model trained here: sentencepiece fitted on the training transcripts
+    mkdir -p "$DATA"; train_spm "$M/train.txt" "$DATA/spm"; TEXT_DICT=
+  fi
+  text_encoder_args
+  slu-kd-binarize "$M" "$DATA" --splits train valid --streams units input0 ltr "${TEXT_ENCODER_ARGS[@]}"
+  set_asset UNIT_DICT "$DATA/units/dict.txt"; set_asset TEXT_DICT "$DATA/input0/dict.txt"
+  timer_lap "data-bin"
+fi
+
+if stage 4; then  # checkpoints/speech_bert: masked LM on units (or the given bert_kmeans)
+  if [ -n "$SPEECH_BERT_PATH" ]; then
+    link_checkpoint speech_bert "$(checkpoint_file "$SPEECH_BERT_PATH")"
+    set_asset SPEECH_BERT "$CK/speech_bert/checkpoint_best.pt"
+    set_asset UNITS_MAX_POS "$(max_positions_of "$SPEECH_BERT" "$MAX_POS")"
+  else
+    train_speech_bert "$DATA" train
+  fi
+  timer_lap "speech BERT"
+fi
+
+if stage 5; then  # checkpoints/text_model: masked LM on transcripts (or the given roberta.base)
+  if [ -n "$TEXT_MODEL_PATH" ]; then
+    [ "${TEXT_ENCODER:-}" = gpt2 ] || { echo "--text-model: re-run stage 3 with it (the text needs GPT-2 BPE)" >&2; exit 1; }
+    link_checkpoint text_model "$(checkpoint_file "$TEXT_MODEL_PATH")"
+    set_asset TEXT_MODEL "$CK/text_model/checkpoint_best.pt"
+    set_asset TEXT_MODEL_ARCH "--max-positions 512"  # roberta_base's own sizes
+    set_asset TEXT_MODEL_VECTOR cls                     # the paper's <s> vector
+  else
+    [ "${TEXT_ENCODER:-}" = spm ] || { echo "stage 3 encoded the text for roberta.base: give --text-model" >&2; exit 1; }
+    train_text_model "$DATA" train
+  fi
+  timer_lap "text model"
+fi
+
+if stage 6; then  # checkpoints/pt_kd: PT-KD on the LibriSpeech speech-text pairs
+  train_pt_kd "$DATA" train
+  timer_lap "PT-KD"
+fi
+
+if stage 7; then  # checkpoints/am_pt: AM-PT, CTC on characters
+  train_am_pt "$DATA" train
+  timer_lap "AM-PT"
+  echo "pretrained assets: $WORK/assets.env"
+fi
