@@ -42,7 +42,7 @@ ft_run() {
   esac
   local epochs=$FT_EPOCHS_FULL; [ "$sub" = train10 ] && epochs=$FT_EPOCHS_10PCT
   train "$dir" "$DATA" --task slu_finetuning --arch slu_ds2 $DS2_ARCH "${args[@]}" \
-    --train-subset "$sub" --seed "$seed" --max-positions $MAX_POS --batch-size 32 \
+    --train-subset "$sub" --seed "$seed" --max-positions $MAX_POS --batch-size 32 --cache-speech-states \
     --max-epoch "$epochs" --lr $FT_LR --lr-scheduler fixed --force-anneal 1 --lr-shrink 0.952 \
     --weight-decay 0.01 --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric || return 1
   [ -f "$dir/eval/metrics.json" ] || slu-kd-evaluate "$DATA" --path "$dir/checkpoint_best.pt" \
