@@ -40,6 +40,18 @@ def markdown(table):
     return "\n".join(lines) + "\n"
 
 
+def timings_table(path):
+    """Markdown of stage -> seconds; a stage run again (a resumed job) keeps its last time,
+    and one skipped as already done (0 s) keeps the time it took when it ran."""
+    seconds = {}
+    for line in open(path):
+        if "\t" in line:
+            stage, secs = line.rstrip("\n").split("\t")
+            if int(secs) > 0 or stage not in seconds:
+                seconds[stage] = int(secs)
+    return "\n| stage | seconds |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in seconds.items())
+
+
 def plot(table, path):
     import matplotlib
 
@@ -79,8 +91,7 @@ def main(argv=None):
         json.dump(table, f, indent=2)
     md = markdown(table)
     if args.timings and os.path.isfile(args.timings):
-        md += "\n| stage | seconds |\n|---|---|\n" + "".join(
-            f"| {line.split(chr(9))[0]} | {line.split(chr(9))[1].strip()} |\n" for line in open(args.timings) if "\t" in line)
+        md += timings_table(args.timings)
     base = os.path.splitext(args.out)[0]
     with atomic_write(base + ".md") as f:
         f.write(md)
