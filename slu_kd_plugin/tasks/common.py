@@ -9,9 +9,12 @@ from ..data.speech_states import PaddedStatesDataset, run_speech_bert
 
 logger = logging.getLogger(__name__)
 
+import numpy as np
 from fairseq.data import (
     Dictionary,
+    NestedDictionaryDataset,
     PrependTokenDataset,
+    SortDataset,
     TruncateDataset,
     data_utils,
 )
@@ -42,6 +45,15 @@ def encoder_input(dataset, dictionary, max_positions):
     """``<s> tokens </s>`` capped at ``max_positions`` (RoBERTa's input layout)."""
     dataset = TruncateDataset(dataset, max_positions - 1)
     return PrependTokenDataset(dataset, dictionary.bos())
+
+
+def length_sorted(items, units, seed, epoch):
+    """The split's samples (a NestedDictionaryDataset over ``items``) in fairseq's usual
+    order: a seeded shuffle, then sorted by unit length so batches waste little padding."""
+    dataset = NestedDictionaryDataset(items, sizes=[units.sizes])
+    with data_utils.numpy_seed(seed + epoch):
+        shuffle = np.random.permutation(len(units))
+    return SortDataset(dataset, sort_order=[shuffle, units.sizes])
 
 
 def check_aligned(split, **datasets):

@@ -7,16 +7,12 @@ blank), so ``--criterion ctc --post-process letter`` reports CER as ``uer``.
 import logging
 from dataclasses import dataclass, field
 
-import numpy as np
 from fairseq.data import (
     IdDataset,
-    NestedDictionaryDataset,
     NumelDataset,
     NumSamplesDataset,
     RightPadDataset,
-    SortDataset,
     StripTokenDataset,
-    data_utils,
 )
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -29,6 +25,7 @@ from .common import (
     cached_states_input,
     check_aligned,
     encoder_input,
+    length_sorted,
     load_dict,
     load_split,
 )
@@ -59,25 +56,20 @@ class CTCPretrainingTask(KeepLastBatchMixin, FairseqTask):
                               self.unit_dict, self.cfg.max_positions)
         chars = StripTokenDataset(load_split(self.cfg.data, "ltr", split, self.char_dict), self.char_dict.eos())
         check_aligned(split, units=units, chars=chars)
-        dataset = NestedDictionaryDataset(
-            {
-                "id": IdDataset(),
-                # no src_lengths: the ctc criterion would take them as output lengths,
-                # but DS2 halves time; it reads the model's padding_mask instead
-                "net_input": {
-                    "src_tokens": RightPadDataset(units, pad_idx=self.unit_dict.pad()),
-                    **cached_states_input(self, split, units, masked=False),
-                },
-                "target": RightPadDataset(chars, pad_idx=self.char_dict.pad()),
-                "target_lengths": NumelDataset(chars, reduce=False),
-                "nsentences": NumSamplesDataset(),
-                "ntokens": NumelDataset(chars, reduce=True),
+        items = {
+            "id": IdDataset(),
+            # no src_lengths: the ctc criterion would take them as output lengths,
+            # but DS2 halves time; it reads the model's padding_mask instead
+            "net_input": {
+                "src_tokens": RightPadDataset(units, pad_idx=self.unit_dict.pad()),
+                **cached_states_input(self, split, units, masked=False),
             },
-            sizes=[units.sizes],
-        )
-        with data_utils.numpy_seed(self.cfg.seed + epoch):
-            shuffle = np.random.permutation(len(units))
-        self.datasets[split] = SortDataset(dataset, sort_order=[shuffle, units.sizes])
+            "target": RightPadDataset(chars, pad_idx=self.char_dict.pad()),
+            "target_lengths": NumelDataset(chars, reduce=False),
+            "nsentences": NumSamplesDataset(),
+            "ntokens": NumelDataset(chars, reduce=True),
+        }
+        self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} utterances with character targets")
 
     def build_model(self, cfg, from_checkpoint=False):

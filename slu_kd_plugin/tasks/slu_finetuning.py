@@ -5,17 +5,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
 from fairseq.data import (
     IdDataset,
-    NestedDictionaryDataset,
     NumelDataset,
     NumSamplesDataset,
     OffsetTokensDataset,
     RightPadDataset,
-    SortDataset,
     StripTokenDataset,
-    data_utils,
 )
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -24,7 +20,7 @@ from omegaconf import II, MISSING
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model
-from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state, model_cfg_of
+from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state
 from .common import (
     CACHE_HELP,
     KeepLastBatchMixin,
@@ -32,6 +28,7 @@ from .common import (
     cached_states_input,
     check_aligned,
     encoder_input,
+    length_sorted,
     load_dict,
     load_split,
 )
@@ -131,10 +128,7 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
         }
         if self.cfg.teacher_path and training:
             items["teacher_logits"] = TensorListDataset(self._teacher_logits(split, len(units)))
-        with data_utils.numpy_seed(self.cfg.seed + epoch):
-            shuffle = np.random.permutation(len(units))
-        dataset = NestedDictionaryDataset(items, sizes=[units.sizes])
-        self.datasets[split] = SortDataset(dataset, sort_order=[shuffle, units.sizes])
+        self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} utterances, {self.num_classes} intents")
 
     def _augmented(self, units):

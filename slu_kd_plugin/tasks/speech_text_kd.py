@@ -7,15 +7,11 @@ utterance-level vectors are matched, so no speech-text alignment is needed.
 import logging
 from dataclasses import dataclass, field
 
-import numpy as np
 from fairseq.data import (
     IdDataset,
-    NestedDictionaryDataset,
     NumelDataset,
     NumSamplesDataset,
     RightPadDataset,
-    SortDataset,
-    data_utils,
 )
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -24,7 +20,15 @@ from omegaconf import II, MISSING, open_dict
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.text_targets import run_text_model
 from ..models.pretrained import freeze, load_roberta
-from .common import KeepLastBatchMixin, build_recording_speech_bert, check_aligned, encoder_input, load_dict, load_split
+from .common import (
+    KeepLastBatchMixin,
+    build_recording_speech_bert,
+    check_aligned,
+    encoder_input,
+    length_sorted,
+    load_dict,
+    load_split,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,20 +87,15 @@ class SpeechTextKDTask(KeepLastBatchMixin, FairseqTask):
         vectors = run_text_model(self.text_model, text, self.text_dict.pad(), self.cfg.text_vector,
                                  self.cfg.text_batch_size, desc=f"text vectors ({split})")
         src, tgt = (self._masked(units, return_target=t) for t in (False, True))
-        dataset = NestedDictionaryDataset(
-            {
-                "id": IdDataset(),
-                "net_input": {"src_tokens": RightPadDataset(src, pad_idx=self.unit_dict.pad())},
-                "target": RightPadDataset(tgt, pad_idx=self.unit_dict.pad()),
-                "text_vector": TensorListDataset(vectors),
-                "nsentences": NumSamplesDataset(),
-                "ntokens": NumelDataset(units, reduce=True),
-            },
-            sizes=[units.sizes],
-        )
-        with data_utils.numpy_seed(self.cfg.seed + epoch):
-            shuffle = np.random.permutation(len(units))
-        self.datasets[split] = SortDataset(dataset, sort_order=[shuffle, units.sizes])
+        items = {
+            "id": IdDataset(),
+            "net_input": {"src_tokens": RightPadDataset(src, pad_idx=self.unit_dict.pad())},
+            "target": RightPadDataset(tgt, pad_idx=self.unit_dict.pad()),
+            "text_vector": TensorListDataset(vectors),
+            "nsentences": NumSamplesDataset(),
+            "ntokens": NumelDataset(units, reduce=True),
+        }
+        self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} paired utterances")
 
     def _masked(self, units, return_target):
