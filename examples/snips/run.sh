@@ -15,6 +15,9 @@
 #   --subset train|train10      training data: all of train, or a 10% subset (default train)
 #   --profile debug|demo|paper  sizes and schedules (default demo; see recipe_profile in
 #                               examples/common/stages.sh)
+#   --augment LIST              fine-tuning DA: units,hidden (the paper's: span-masked units and
+#                               masked speech-BERT states), units, hidden or none (default: the
+#                               profile's; demo uses units only, see recipe_profile)
 #   --allow-unseen-labels       keep valid/test intents that training never has (tiny corpora only)
 #   --nj N                      featurize in N processes side by side (default 1)
 # Split (there is no official one): by speaker, so test voices are unseen; the sorted worker
@@ -32,7 +35,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "SNIPS_ROOT and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=1; SUBSET=train; PRE=; ALLOW_UNSEEN=(); SPLIT_SEED=0
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=1; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; SPLIT_SEED=0
 while [ $# -gt 0 ]; do
   case $1 in
     --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); shift; continue;;
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --stage) STAGE=$2;; --stop-stage) STOP_STAGE=$2;;
     --pretrained-dir) PRE=$2;; --subset) SUBSET=$2;;
-    --profile) PROFILE=$2;; --nj) NJ=$2;; --split-seed) SPLIT_SEED=$2;;
+    --profile) PROFILE=$2;; --nj) NJ=$2;; --augment) AUGMENT_OPT=$2;; --split-seed) SPLIT_SEED=$2;;
     *) usage_error "unknown option $1";;
   esac
   shift 2
@@ -51,6 +54,7 @@ case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or trai
   usage_error "$CORPUS: no dataset.json and speech_corpus/metadata.json (not a SNIPS smart-lights root)"
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
 check_options; recipe_profile "$PROFILE"
+AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
 load_assets
