@@ -1,5 +1,6 @@
 """--cache-speech-states: running the frozen speech BERT once per split must give the
-very same training run as recomputing its states every step."""
+very same training run as recomputing its states every step; and teacher logits
+computed once at load must give the same run as the teacher run on every batch."""
 import pytest
 
 from conftest import TRAIN_COMMON, log_records, run, tool
@@ -36,3 +37,19 @@ def test_no_cache_where_units_are_masked(trained, tmp_path):
     log = _ft(trained, tmp_path / "da", ["--cache-speech-states"], da=True)
     assert "train: speech BERT states not cached" in log.read_text()
     assert "valid: speech BERT states not cached" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_on_the_fly_teacher_gives_the_precomputed_targets(trained, tmp_path):
+    # the teacher is frozen and in eval mode: running it on every batch must give the
+    # very same KD targets (and so the same run) as computing them once at load
+    pre = _ft(trained, tmp_path / "pre", ["--teacher-logits", "precompute"], da=False)
+    fly = _ft(trained, tmp_path / "fly", ["--teacher-logits", "on-the-fly"], da=False)
+    for kind in ("train", "valid"):
+        assert _metrics(pre, kind) == pytest.approx(_metrics(fly, kind), abs=0.01)
+    kd = [float(r["train_kd_loss"]) for r in log_records(fly, "train")]
+    assert kd and all(k > 0 for k in kd)
+    assert kd == pytest.approx([float(r["train_kd_loss"]) for r in log_records(pre, "train")], abs=0.01)
+    # the precompute pass shows its progress bar; on the fly there is none
+    assert "teacher logits (train)" in pre.read_text()
+    assert "teacher logits (train)" not in fly.read_text()

@@ -22,16 +22,19 @@ def run_text_model(model, token_dataset, pad_idx, kind, batch_size=64, desc="tex
     "mean" (final-layer states averaged over real tokens) or "logits" (the sentence
     classification head)."""
     model.eval()
+    device = next(model.parameters()).device
     outputs = []
     order = range(0, len(token_dataset), batch_size)
     for start in tqdm(order, desc=desc, unit="batch", leave=False):
         items = [token_dataset[i] for i in range(start, min(start + batch_size, len(token_dataset)))]
-        tokens = data_utils.collate_tokens(items, pad_idx)
-        outputs.extend(_forward(model, tokens, kind, pad_idx).float().unbind(0))
+        tokens = data_utils.collate_tokens(items, pad_idx).to(device)
+        # kept on CPU: the dataset collates them with the (CPU) batch
+        outputs.extend(text_model_output(model, tokens, kind, pad_idx).float().cpu().unbind(0))
     return outputs
 
 
-def _forward(model, tokens, kind, pad_idx):
+def text_model_output(model, tokens, kind, pad_idx):
+    """(B, D) outputs of ``kind`` for a padded (B, T) token batch on the model's device."""
     if kind == "logits":
         return model(tokens, features_only=True, classification_head_name=HEAD_NAME)[0]
     features, _ = model(tokens, features_only=True)

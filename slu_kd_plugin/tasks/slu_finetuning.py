@@ -2,6 +2,8 @@
 teacher's logits on each transcript as KD targets and with unit span masking (DA)."""
 import logging
 import os
+
+import torch
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -13,13 +15,13 @@ from fairseq.data import (
     RightPadDataset,
     StripTokenDataset,
 )
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
-from ..data.text_targets import HEAD_NAME, run_text_model
+from ..data.text_targets import HEAD_NAME, run_text_model, text_model_output
 from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state
 from .common import (
     CACHE_HELP,
@@ -49,6 +51,11 @@ class SLUFinetuningConfig(FairseqDataclass):
         metadata={"help": "label dict.txt the teacher was trained with (default: label_dict.txt beside "
                   "the teacher checkpoint, else label/dict.txt under the teacher's data dir)"},
     )
+    teacher_logits: ChoiceEnum(["precompute", "on-the-fly"]) = field(
+        default="precompute",
+        metadata={"help": "precompute: run the frozen teacher once per training transcript when the split "
+                  "is loaded (the same targets, far cheaper); on-the-fly: run it on every batch"},
+    )
     max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
     cache_speech_states: bool = field(default=False, metadata={"help": CACHE_HELP})
     augment_units: bool = field(default=False, metadata={"help": "DA: span-mask units in training"})
@@ -59,6 +66,7 @@ class SLUFinetuningConfig(FairseqDataclass):
     text_batch_size: int = field(default=64, metadata={"help": "batch size when running the teacher"})
     seed: int = field(default=II("common.seed"), metadata={"help": "seed for masking and shuffling (from --seed)"})
     train_subset: str = field(default=II("dataset.train_subset"), metadata={"help": "the training split (from --train-subset); DA and KD apply to it only"})
+    cpu: bool = field(default=II("common.cpu"), metadata={"help": "keep the teacher on CPU (from --cpu)"})
 
 
 @register_task("slu_finetuning", dataclass=SLUFinetuningConfig)
@@ -101,7 +109,8 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
             n = model.classification_heads[HEAD_NAME].out_proj.out_features
             if n != self.num_classes:
                 raise CheckpointError(f"{self.cfg.teacher_path}: teacher has {n} classes, data has {self.num_classes}")
-            self._teacher = freeze(model)
+            use_cuda = torch.cuda.is_available() and not self.cfg.cpu
+            self._teacher = freeze(model).to("cuda" if use_cuda else "cpu")
         return self._teacher
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -127,7 +136,7 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
             "ntokens": NumelDataset(units, reduce=True),
         }
         if self.cfg.teacher_path and training:
-            items["teacher_logits"] = TensorListDataset(self._teacher_logits(split, len(units)))
+            items.update(self._teacher_items(split, len(units)))
         self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} utterances, {self.num_classes} intents")
 
@@ -136,13 +145,29 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
         return SpanMaskDataset(units, d.index("<mask>"), d.pad(), d.eos(), c.unit_mask_rate,
                                c.unit_mask_span, c.unit_mask_span, seed=c.seed)
 
-    def _teacher_logits(self, split, n):
+    def _teacher_items(self, split, n):
+        """The sample fields FT-KD needs: the teacher's logits, or its input for train_step."""
         text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict),
                              self.text_dict, self.cfg.max_positions)
         if len(text) != n:
             raise ValueError(f"split '{split}': {len(text)} transcripts for {n} utterances in {self.cfg.data}")
-        return run_text_model(self.teacher, text, self.text_dict.pad(), "logits",
-                              self.cfg.text_batch_size, desc=f"teacher logits ({split})")
+        self.teacher  # check the labels and load it now, not at the first batch
+        if self.cfg.teacher_logits == "on-the-fly":
+            return {"teacher_input": RightPadDataset(text, pad_idx=self.text_dict.pad())}
+        logits = run_text_model(self.teacher, text, self.text_dict.pad(), "logits",
+                                self.cfg.text_batch_size, desc=f"teacher logits ({split})")
+        return {"teacher_logits": TensorListDataset(logits)}
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if "teacher_input" in sample:  # --teacher-logits on-the-fly
+            sample["teacher_logits"] = self._teacher_forward(sample.pop("teacher_input"))
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    @torch.no_grad()
+    def _teacher_forward(self, tokens):
+        teacher = self.teacher.eval()  # frozen: no dropout, no gradient
+        tokens = tokens.to(next(teacher.parameters()).device)
+        return text_model_output(teacher, tokens, "logits", self.text_dict.pad()).float()
 
     def build_model(self, cfg, from_checkpoint=False):
         # kept so load_dataset can cache the frozen speech BERT's states
