@@ -12,6 +12,7 @@ from fairseq.data import Dictionary
 from slu_kd_plugin.criterions.slu_cross_entropy import SLUCrossEntropyCriterion
 from slu_kd_plugin.criterions.slu_kd import SLUKDCriterion, logit_distance
 from slu_kd_plugin.criterions.speech_text_kd import SpeechTextKDCriterion, vector_distance
+from slu_kd_plugin.metrics_utils import macro_f1
 
 STUDENT = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
 TEACHER = torch.tensor([[0.0, 2.0, 5.0], [1.0, -1.0, 0.0]])
@@ -151,3 +152,29 @@ def test_kd_criterion_needs_a_teacher_only_in_training():
     assert "kd_loss" not in log
     with pytest.raises(ValueError, match="--teacher-path"):
         crit(FakeModel(LOGITS, training=True), sample([0, 1, 0]))
+
+
+def _counts_log(refs, preds, n_classes=3):
+    crit = SLUCrossEntropyCriterion(fake_task())
+    logits = torch.nn.functional.one_hot(torch.tensor(preds), n_classes).float() * 5
+    return crit(FakeModel(logits), sample(refs))[2]
+
+
+def test_macro_f1_pools_class_counts_over_workers_and_batches():
+    # two workers (or two batches of an epoch): F1 of each part averaged would be wrong
+    parts = [([0, 1, 0, 2], [0, 0, 0, 2]), ([1, 1], [1, 2])]
+    refs = [r for part in parts for r in part[0]]
+    preds = [p for part in parts for p in part[1]]
+    out = reduce(SLUCrossEntropyCriterion, *(_counts_log(r, p) for r, p in parts))
+    assert out["macro_f1"] == pytest.approx(macro_f1(refs, preds, 3), abs=0.01)
+    assert out["accuracy"] == pytest.approx(100 * 4 / 6, abs=0.01)
+    # 0: P 2/3 R 1 -> 0.8; 1: P 1 R 1/3 -> 0.5; 2: P 1/2 R 1 -> 2/3
+    assert out["macro_f1"] == pytest.approx(100 * (0.8 + 0.5 + 2 / 3) / 3, abs=0.01)
+
+
+def test_macro_f1_ignores_intents_never_seen_or_predicted():
+    out = reduce(SLUCrossEntropyCriterion, _counts_log([0, 0], [0, 0]))
+    assert out["macro_f1"] == 100.0  # classes 1 and 2 occur nowhere: not counted as 0
+    # a meter fairseq has reset keeps its key with a count of 0: still not a class
+    out = reduce(SLUCrossEntropyCriterion, dict(_counts_log([0, 0], [0, 0]), _pred_2=0, _true_2=0))
+    assert out["macro_f1"] == 100.0

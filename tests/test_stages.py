@@ -117,6 +117,7 @@ def test_evaluate_agrees_with_fairseq_validate(evaluation):
     metrics = json.loads((evaluation["out"] / "eval" / "metrics.json").read_text())
     # both over every test utterance: slot accuracies too, so a tiny model's 0% cannot hide it
     assert metrics["accuracy"] == pytest.approx(float(record["test_accuracy"]), abs=0.01)
+    assert metrics["macro_f1"] == pytest.approx(float(record["test_macro_f1"]), abs=0.01)
     for slot, acc in metrics["slot_accuracy"].items():
         assert acc == pytest.approx(float(record[f"test_acc_{slot}"]), abs=0.01), slot
 

@@ -1,8 +1,9 @@
-"""Intent classification loss with accuracy and per-slot accuracy.
+"""Intent classification loss with accuracy, per-slot accuracy and macro-F1.
 
-Metrics are logged as raw counts (``_correct``, ``_slot_<name>``) and turned into
-percentages by ``log_derived``, so they stay exact when logging outputs of several
-workers are summed.
+Metrics are logged as raw counts (``_correct``, ``_slot_<name>``, and per intent
+``_tp_<i>``, ``_pred_<i>``, ``_true_<i>``) and turned into percentages by
+``log_derived``, so they stay exact when logging outputs of several workers, or of
+every batch of an epoch, are summed: a macro-F1 averaged over batches would not be.
 """
 import math
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
         }
         for j, name in enumerate(self.slot_names):
             log[f"_slot_{name}"] = int((self.slots[pred, j] == self.slots[target, j]).sum())
+        log.update(_class_counts(pred, target, logits.size(-1)))
         return ce, log
 
     @staticmethod
@@ -67,6 +69,8 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
             name = _accuracy_name(key)
             if name:
                 metrics.log_derived(name, lambda m, k=key: round(100.0 * m[k].sum / max(m["_nsent"].sum, 1), 2))
+        if any(k.startswith("_true_") for k in keys):
+            metrics.log_derived("macro_f1", _macro_f1)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
@@ -79,6 +83,30 @@ def _slot_names(configured, table):
         return []
     names = configured.split(",")
     return names if len(names) == len(table[0]) else [f"slot{i}" for i in range(len(table[0]))]
+
+
+def _class_counts(pred, target, n_classes):
+    """Nonzero per-intent counts of hits, predictions and references (for macro-F1)."""
+    counts = {}
+    for kind, values in (("tp", target[pred == target]), ("pred", pred), ("true", target)):
+        for c, n in enumerate(torch.bincount(values, minlength=n_classes).tolist()):
+            if n:
+                counts[f"_{kind}_{c}"] = n
+    return counts
+
+
+def _macro_f1(meters):
+    """Mean F1 over the intents that occur in the references or the predictions
+    (the classes with any count), as slu-kd-evaluate computes it."""
+    def count(kind, c):
+        key = f"_{kind}_{c}"
+        return meters[key].sum if key in meters else 0
+
+    classes = {k.rsplit("_", 1)[1] for k in meters.keys() if k.startswith(("_pred_", "_true_"))}
+    # a meter can be there with a count of 0 (fairseq resets meters between log intervals)
+    totals = {c: count("pred", c) + count("true", c) for c in classes}
+    scores = [2 * count("tp", c) / n for c, n in totals.items() if n > 0]
+    return round(100.0 * sum(scores) / max(len(scores), 1), 2)
 
 
 def _accuracy_name(count_key):
