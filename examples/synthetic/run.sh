@@ -68,26 +68,34 @@ if stage 2; then  # stage 0 of the method: speech BERT (masked LM on units) and 
   timer_lap "speech BERT + text model pretraining"
 fi
 
-if stage 3; then  # text teacher: fairseq's own sentence_prediction on the transcripts
-  for sub in train train10; do
-    # the same number of updates for both: 10% of the data gets 10x the epochs
-    epochs=$TEACHER_EPOCHS; [ "$sub" = train10 ] && epochs=$((TEACHER_EPOCHS * 10))
-    train "$CK/teacher_$sub" "$DATA" --task sentence_prediction --criterion sentence_prediction \
-      --arch roberta_base $TEXT_ARCH --restore-file "$CK/text_model/checkpoint_best.pt" \
-      --reset-optimizer --reset-dataloader --reset-meters --train-subset $sub \
-      --num-classes $(label_count "$DATA") --init-token 0 --separator-token 2 \
-      --batch-size 32 --max-epoch $epochs --lr $TEACHER_LR \
-      --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
-    cp "$DATA/label/dict.txt" "$CK/teacher_$sub/label_dict.txt"
-  done
-  timer_lap "text teachers"
-fi
-
-if stage 4; then  # PT-KD
+# text teachers (stage 3) and PT-KD (stage 4) need only stage 2's models: they run side
+# by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2)
+teacher() {  # teacher SUBSET: fairseq's own sentence_prediction on the transcripts
+  local sub=$1 epochs=$TEACHER_EPOCHS every=1
+  # the same number of updates for both: 10% of the data gets 10x the epochs, validated
+  # as often as the full-data teacher is
+  [ "$sub" = train10 ] && { epochs=$((TEACHER_EPOCHS * 10)); every=10; }
+  train "$CK/teacher_$sub" "$DATA" --task sentence_prediction --criterion sentence_prediction \
+    --arch roberta_base $TEXT_ARCH --restore-file "$CK/text_model/checkpoint_best.pt" \
+    --reset-optimizer --reset-dataloader --reset-meters --train-subset $sub \
+    --num-classes $(label_count "$DATA") --init-token 0 --separator-token 2 \
+    --batch-size 32 --max-epoch $epochs --lr $TEACHER_LR --validate-interval $every \
+    --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
+  cp "$DATA/label/dict.txt" "$CK/teacher_$sub/label_dict.txt"
+}
+teacher_full() { teacher train; }
+teacher_10pct() { teacher train10; }
+pt_kd() {
   train "$CK/pt_kd" "$PAIRED" --task speech_text_kd --arch speech_bert_kd --criterion speech_text_kd \
     --speech-bert-path "$CK/speech_bert/checkpoint_best.pt" --text-model-path "$CK/text_model/checkpoint_best.pt" \
     --text-vector $TEXT_VECTOR --kd-distance mse --max-positions $MAX_POS --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
-  timer_lap "PT-KD"
+}
+JOBS=()
+stage 3 && JOBS+=(teacher_full teacher_10pct)
+stage 4 && JOBS+=(pt_kd)
+if [ ${#JOBS[@]} -gt 0 ]; then
+  side_by_side "${JOBS[@]}"
+  timer_lap "$(stage 3 && echo "text teachers")$(stage 3 && stage 4 && echo " + ")$(stage 4 && echo PT-KD)"
 fi
 
 if stage 5; then  # AM-PT: CTC on characters over the frozen PT-KD speech BERT
