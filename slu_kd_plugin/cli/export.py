@@ -12,6 +12,8 @@ label names (``labels.json``: class index -> label) as TorchScript extra files.
 Only TorchScript: torch.onnx needs the onnx/onnxscript packages, which slu-kd does not
 install. The export is refused unless the saved file reproduces the eager model's
 probabilities (atol 1e-5) on sequences of several lengths, alone and padded together.
+``--device cuda`` traces (and checks) the model on the GPU: the tracer freezes the
+devices the model creates tensors on, so the file then runs on that device only.
 """
 import argparse
 import json
@@ -30,6 +32,8 @@ def parse_args(argv=None):
     p.add_argument("model_dir", help="model directory written by slu-kd-package")
     p.add_argument("out", help="output file (.pt)")
     p.add_argument("--format", choices=["torchscript"], default="torchscript", help="export format")
+    p.add_argument("--device", default="cpu",
+                   help="torch device to trace and check on (e.g. cuda); the file runs on that device")
     return p.parse_args(argv)
 
 
@@ -46,7 +50,8 @@ def example_units(slu, lengths, seed=0):
 def pad(seqs, slu):
     from fairseq.data import data_utils
 
-    return data_utils.collate_tokens(seqs, slu.unit_dict.pad())
+    # on the model's device: a CPU example would trace (and check) a CPU graph only
+    return data_utils.collate_tokens(seqs, slu.unit_dict.pad()).to(slu.device)
 
 
 def trace(slu):
@@ -87,7 +92,7 @@ def export_torchscript(slu, out):
     tmp_check = f"{out}.check"
     try:
         torch.jit.save(traced, tmp_check, _extra_files=extra_files(slu))
-        diff = max_difference(torch.jit.load(tmp_check), slu)
+        diff = max_difference(torch.jit.load(tmp_check, map_location=slu.device), slu)
         if diff > ATOL:
             raise RuntimeError(f"{out}: the traced model differs from the eager one by {diff:.2e} "
                                f"(> {ATOL:g}); not written")
@@ -103,12 +108,12 @@ def main(argv=None):
     from ..hub import ModelDirError, SLUModel
 
     try:
-        slu = SLUModel.from_pretrained(args.model_dir)
+        slu = SLUModel.from_pretrained(args.model_dir, device=args.device)
         diff = export_torchscript(slu, args.out)
     except (ModelDirError, OSError, RuntimeError) as e:
         print(f"slu-kd-export: error: {e}", file=sys.stderr)
         sys.exit(1)
-    print(f"wrote {args.out} (torchscript; max |diff| vs eager {diff:.1e} on lengths {list(CHECK_LENGTHS)})")
+    print(f"wrote {args.out} (torchscript, {slu.device}; max |diff| vs eager {diff:.1e} on lengths {list(CHECK_LENGTHS)})")
 
 
 if __name__ == "__main__":

@@ -49,8 +49,11 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
             "sample_size": target.numel(),
             "_correct": int((pred == target).sum()),
         }
+        # fairseq-validate leaves the criterion (and this buffer) on the CPU: only
+        # fairseq-train moves it to the GPU
+        slots = self.slots.to(pred.device) if self.slot_names else None
         for j, name in enumerate(self.slot_names):
-            log[f"_slot_{name}"] = int((self.slots[pred, j] == self.slots[target, j]).sum())
+            log[f"_slot_{name}"] = int((slots[pred, j] == slots[target, j]).sum())
         log.update(_class_counts(pred, target, logits.size(-1)))
         return ce, log
 
