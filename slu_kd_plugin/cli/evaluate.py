@@ -6,6 +6,7 @@ predictions (JSON lines) and a confusion-matrix PNG.
 import argparse
 import json
 import os
+import sys
 
 import torch
 
@@ -22,6 +23,7 @@ def parse_args(argv=None):
     p.add_argument("--out-dir", help="where to write metrics.json, predictions.jsonl, confusion.png")
     p.add_argument("--manifest-dir", help="manifest dir, to name utterances by their {subset}.id")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="torch device (e.g. cuda)")
     return p.parse_args(argv)
 
 
@@ -29,6 +31,11 @@ def load(data, path):
     import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
     from fairseq import checkpoint_utils
 
+    from .package import check_fits_data, read_checkpoint
+
+    # another stage's checkpoint, or a data-bin of other dictionaries, fails in fairseq's
+    # loader with a message naming neither file: refuse both here
+    check_fits_data(read_checkpoint(path), path, data)
     # validation needs no teacher: drop it so a model dir without one still evaluates
     overrides = {"data": data, "teacher_path": None}
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
@@ -36,12 +43,17 @@ def load(data, path):
 
 
 @torch.no_grad()
-def predict_split(model, task, subset, batch_size):
-    """(ids, refs, preds, probs) in dataset order."""
+def predict_split(model, task, subset, batch_size, device="cpu"):
+    """(ids, refs, preds, probs) in dataset order, the model run on ``device``."""
+    from fairseq import utils
+
+    model.to(device)  # before load_dataset: with --cache-speech-states it runs the model there
     task.load_dataset(subset)
     itr = task.get_batch_iterator(task.dataset(subset), max_sentences=batch_size).next_epoch_itr(shuffle=False)
     rows = []
     for sample in itr:
+        # batches are collated on CPU; the model may sit on a GPU
+        sample = utils.apply_to_sample(lambda t: t.to(device), sample)
         probs = model.get_normalized_probs(model(**sample["net_input"]), log_probs=False)
         conf, pred = probs.max(-1)
         rows += zip(sample["id"].tolist(), sample["target"].view(-1).tolist(), pred.tolist(), conf.tolist())
@@ -99,8 +111,11 @@ def plot_confusion(path, names, refs, preds):
 
 def main(argv=None):
     args = parse_args(argv)
-    model, task = load(args.data, args.path)
-    ids, refs, preds, probs = predict_split(model, task, args.subset, args.batch_size)
+    try:
+        model, task = load(args.data, args.path)
+    except (OSError, ValueError, RuntimeError) as e:  # the checkpoint or DATA at fault
+        sys.exit(f"slu-kd-evaluate: error: {e}")
+    ids, refs, preds, probs = predict_split(model, task, args.subset, args.batch_size, args.device)
     metrics, names = compute_metrics(task, refs, preds)
     metrics.update(subset=args.subset, checkpoint=args.path)
     utt_ids = None

@@ -44,7 +44,7 @@ def read_checkpoint(path):
     import torch
 
     from ..checkpoint_safety import allow_fairseq_checkpoints
-    from ..models.pretrained import CheckpointError, model_cfg_of, model_name_of
+    from ..models.pretrained import CheckpointError, describe, model_cfg_of, model_name_of
 
     allow_fairseq_checkpoints()
     if not os.path.isfile(path):
@@ -58,7 +58,8 @@ def read_checkpoint(path):
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
     if name != "slu_ds2" or not isinstance(state.get("cfg"), dict):
-        raise CheckpointError(f"{path}: expected an SLU (slu_ds2) checkpoint with a cfg, got model {name!r}")
+        raise CheckpointError(f"{describe(state, path)}: expected an SLU (slu_ds2) checkpoint with a cfg, "
+                              f"got model {name!r}")
     if not state["cfg"]["model"].get("speech_bert_args"):
         raise CheckpointError(f"{path}: its cfg does not record the speech BERT config (speech_bert_args)")
     return state
@@ -107,25 +108,32 @@ def slot_names(task_cfg, labels, label_info):
     return names if names and all(len(t.split(sep)) == len(names) for t in labels) else []
 
 
-def check_sizes(state, labels, path):
+def check_fits_data(state, path, data):
+    """The checkpoint's speech BERT and classifier must fit DATA's unit and label
+    dictionaries (fairseq's loader would fail deep in load_state_dict, naming neither
+    file); returns the label names."""
+    from ..data.labels import label_symbols, load_label_dict
+    from ..models.pretrained import check_vocab
+    from ..tasks.common import load_dict
+
+    check_vocab(state["model"], load_dict(data, "units"), path)
+    labels_path = os.path.join(data, "label", "dict.txt")
+    labels = label_symbols(load_label_dict(labels_path))
     n = state["model"]["classifier.weight"].shape[0]
     if n != len(labels):
-        raise ValueError(f"{path}: the model predicts {n} classes but the label dictionary has {len(labels)}: "
+        raise ValueError(f"{path}: the model predicts {n} classes but {labels_path} has {len(labels)}: "
                          "--data is not the data-bin this model was trained on")
+    return labels
 
 
 def check_quantizer(quantizer_path, unit_dict_path, merge_repeats):
-    """The quantizer must emit only units the dictionary knows (else: another quantizer)."""
+    """The quantizer must be the one the dictionary's units were made with."""
     from fairseq.data import Dictionary
 
-    from ..quantize import load_quantizer
+    from ..quantize import check_unit_dictionary, load_quantizer
 
     q = load_quantizer(quantizer_path, merge_repeats=merge_repeats)
-    known = set(Dictionary.load(unit_dict_path).symbols)
-    unknown = [s for s in q.symbols() if s not in known]
-    if unknown:
-        raise ValueError(f"{quantizer_path}: emits {len(unknown)} units not in {unit_dict_path} "
-                         f"(e.g. {unknown[0]!r}): the data was featurized with another quantizer")
+    check_unit_dictionary(q, Dictionary.load(unit_dict_path), unit_dict_path)
 
 
 def write_quantizer(src, dst):
@@ -151,21 +159,14 @@ def write_model_dir(args, out):
     """Fill directory ``out``; returns the config written."""
     import torch
 
-    from fairseq.data import Dictionary
-
-    from ..data.labels import label_symbols
-
     state = read_checkpoint(args.checkpoint)
     merge = None if args.merge_repeats is None else args.merge_repeats == "yes"
-    for name, src in ((hub.UNIT_DICT, os.path.join(args.data, "units", "dict.txt")),
-                      (hub.LABEL_DICT, os.path.join(args.data, "label", "dict.txt"))):
-        if not os.path.isfile(src):
-            raise FileNotFoundError(f"{src}: dictionary not found in --data")
+    # checkpoint, data and quantizer must belong together: refuse before copying anything
+    labels = check_fits_data(state, args.checkpoint, args.data)
+    check_quantizer(args.quantizer, os.path.join(args.data, hub.UNIT_DICT), merge)
+    for name in (hub.UNIT_DICT, hub.LABEL_DICT):
         os.makedirs(os.path.dirname(os.path.join(out, name)), exist_ok=True)
-        shutil.copyfile(src, os.path.join(out, name))
-    labels = label_symbols(Dictionary.load(os.path.join(out, hub.LABEL_DICT)))
-    check_sizes(state, labels, args.checkpoint)
-    check_quantizer(args.quantizer, os.path.join(out, hub.UNIT_DICT), merge)
+        shutil.copyfile(os.path.join(args.data, name), os.path.join(out, name))
     write_quantizer(args.quantizer, os.path.join(out, hub.QUANTIZER))
     torch.save(strip_checkpoint(state), os.path.join(out, hub.CHECKPOINT))
     label_info = read_labels_json(args.manifest_dir, labels)

@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 
-import torch
 from fairseq import checkpoint_utils
 from fairseq.models import build_model
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -26,6 +25,18 @@ NESTED_ROBERTA_PREFIX = {
     "speech_bert_kd": "bert.",
     "ds2_ctc": "speech_bert.",
     "slu_ds2": "speech_bert.",
+}
+
+
+# task name in a checkpoint's cfg -> the stage of the recipe that writes such checkpoints,
+# so an error about a checkpoint given in the wrong place says what it is
+STAGE_OF_TASK = {
+    "masked_lm": "speech BERT / text model",
+    "sentence_prediction": "text teacher",
+    "hf_text_classification": "text teacher",
+    "speech_text_kd": "PT-KD",
+    "ctc_pretraining": "AM-PT",
+    "slu_finetuning": "SLU",
 }
 
 
@@ -61,6 +72,23 @@ def model_cfg_of(state):
     if state.get("args") is not None:  # pre-hydra checkpoints
         return argparse.Namespace(**vars(state["args"]))
     raise CheckpointError("checkpoint has neither cfg.model nor args")
+
+
+def task_name_of(state):
+    """The task a checkpoint was trained with (``masked_lm``, ``slu_finetuning``, ...), or None."""
+    task_cfg = (state.get("cfg") or {}).get("task")  # a DictConfig, or a Namespace for legacy tasks
+    name = task_cfg.get("_name") if hasattr(task_cfg, "get") else getattr(task_cfg, "_name", None)
+    return name or getattr(state.get("args"), "task", None)
+
+
+def describe(state, path):
+    """``path`` with the stage that wrote it, e.g. ``t.pt (text teacher checkpoint, task
+    sentence_prediction)``: what an error about a checkpoint given in the wrong place says."""
+    task = task_name_of(state)
+    if task is None:
+        return str(path)
+    stage = STAGE_OF_TASK.get(task)
+    return f"{path} ({stage} checkpoint, task {task})" if stage else f"{path} (task {task})"
 
 
 def model_name_of(model_cfg):
@@ -114,32 +142,51 @@ def build_roberta(model_cfg, dictionary, weights=None, load_heads=False, path="<
             model_cfg.load_checkpoint_heads = load_heads
     model = build_model(model_cfg, DictionaryTask(dictionary))
     if weights is not None:
+        if load_heads and not any(k.startswith("classification_heads.") for k in weights):
+            # only teachers are loaded with their heads
+            raise CheckpointError(f"{path}: has no classification head: not a text teacher "
+                                  "(sentence_prediction) checkpoint")
         check_vocab(weights, dictionary, path)
         weights = {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
         try:
             model.load_state_dict(weights, strict=True, model_cfg=model_cfg)
         except RuntimeError as e:
             raise CheckpointError(f"{path}: its weights do not fit the RoBERTa its config describes "
-                                  f"(not a masked_lm / PT-KD speech BERT checkpoint?): {e}") from e
+                                  f"(expected a masked_lm or PT-KD checkpoint): {e}") from e
     return model
 
 
+def embedding_rows(weights):
+    """Rows of a RoBERTa's token embedding among ``weights`` (any prefix); None without one."""
+    return next((v.shape[0] for k, v in weights.items() if k.endswith("sentence_encoder.embed_tokens.weight")), None)
+
+
 def check_vocab(weights, dictionary, path):
-    """The checkpoint's embedding rows must equal the dictionary the data uses."""
-    rows = next((v.shape[0] for k, v in weights.items() if k.endswith("sentence_encoder.embed_tokens.weight")), None)
-    if rows is not None and rows != len(dictionary):
-        raise CheckpointError(
-            f"{path}: model has {rows} token embeddings but the dictionary has "
-            f"{len(dictionary)} entries: the data was binarized with a different "
-            "dictionary than the one this model was trained on"
-        )
+    """The checkpoint's embedding rows must equal the dictionary the data uses.
+
+    For a speech BERT the symbols are units, so a different count means the data's units
+    come from a quantizer with another number of clusters than the one it was trained on.
+    """
+    rows = embedding_rows(weights)
+    if rows is None or rows == len(dictionary):
+        return
+    extra = dictionary.nspecial + int("<mask>" in dictionary.indices)
+    source = getattr(dictionary, "path", None) or "the data's dictionary"  # set by tasks.common.load_dict
+    raise CheckpointError(
+        f"{path}: {rows} token embeddings ({rows - extra} symbols + {extra} special), but {source} "
+        f"has {len(dictionary)} ({len(dictionary) - extra} symbols + {extra} special): the data was "
+        "binarized with another dictionary than the one this model was trained on (for a speech "
+        "BERT: units from a quantizer with a different number of units; featurize and binarize "
+        "with the speech BERT's quantizer and dictionary)"
+    )
 
 
 def load_roberta(path, dictionary, load_heads=False):
     """(RobertaModel with weights, its model cfg) from a checkpoint at ``path``."""
     state = load_state(path)
-    model_cfg, weights = roberta_parts(state, path)
-    model = build_roberta(model_cfg, dictionary, weights, load_heads=load_heads, path=path)
+    named = describe(state, path)  # a checkpoint of another stage says so in any error
+    model_cfg, weights = roberta_parts(state, named)
+    model = build_roberta(model_cfg, dictionary, weights, load_heads=load_heads, path=named)
     return model, model_cfg
 
 

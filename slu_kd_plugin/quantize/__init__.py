@@ -73,6 +73,27 @@ class Quantizer:
         )
 
 
+def check_unit_dictionary(quantizer, dictionary, dict_path):
+    """Refuse a unit dictionary (a fairseq Dictionary read from ``dict_path``) made with
+    another quantizer.
+
+    The dictionary may not hold a unit the quantizer cannot emit, and must hold every unit
+    it can emit -- except for vq-wav2vec, whose 320 x 320 possible pairs recipes cut down
+    to the units seen in training (unseen ones become ``<unk>``, in training as here).
+    """
+    symbols = [s for s in dictionary.symbols[dictionary.nspecial:] if s != "<mask>"]
+    emitted, known = quantizer.symbols(), set(symbols)
+    foreign = sorted(known - set(emitted))
+    missing = [s for s in emitted if s not in known] if quantizer.kind != "vq_wav2vec" else []
+    if foreign or missing:
+        example = f"{foreign[0]!r} only in the dictionary" if foreign else f"{missing[0]!r} only in the quantizer"
+        raise QuantizerError(
+            f"{quantizer.path}: the {quantizer.kind} quantizer has {len(emitted)} units but {dict_path} "
+            f"has {len(symbols)} that do not match them (e.g. {example}): the units were made with "
+            "another quantizer"
+        )
+
+
 def safe_torch_load(path):
     """``torch.load(weights_only=True)`` with errors that name the file."""
     allow_fairseq_checkpoints()  # idempotent; in case the package init was bypassed
@@ -124,6 +145,7 @@ __all__ = [
     "Quantizer",
     "QuantizerError",
     "UnsafeCheckpointError",
+    "check_unit_dictionary",
     "load_quantizer",
     "merge_consecutive",
     "safe_torch_load",

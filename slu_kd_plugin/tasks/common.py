@@ -27,6 +27,7 @@ def load_dict(data, name, add_mask=True):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: dictionary not found (run slu-kd-binarize first)")
     dictionary = Dictionary.load(path)
+    dictionary.path = path  # so a checkpoint that does not fit it can name the file
     if add_mask:
         dictionary.add_symbol("<mask>")
     return dictionary

@@ -1,14 +1,21 @@
 """SLU fine-tuning (baseline and FT-KD): units -> intent, optionally with the text
-teacher's logits on each transcript as KD targets and with unit span masking (DA)."""
+teacher's logits on each transcript as KD targets and with unit span masking (DA).
+
+The teacher is either fairseq's own sentence_prediction RoBERTa over DATA/input0, or a
+Hugging Face encoder trained by hf_text_classification (hf_text_classifier), which
+tokenizes the transcripts as written (DATA/text/{split}.txt) itself; the kind is read
+from the checkpoint."""
 import logging
 import os
-
-import torch
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
+
 from fairseq.data import (
+    Dictionary,
     IdDataset,
+    ListDataset,
     NumelDataset,
     NumSamplesDataset,
     OffsetTokensDataset,
@@ -22,7 +29,17 @@ from omegaconf import II, MISSING
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model, text_model_output
-from ..models.pretrained import CheckpointError, freeze, load_roberta, load_state
+from ..models.hf_text import HF_ARCH, encode_texts, load_hf_classifier
+from ..models.pretrained import (
+    CheckpointError,
+    describe,
+    freeze,
+    load_roberta,
+    load_state,
+    model_cfg_of,
+    model_name_of,
+    task_name_of,
+)
 from .common import (
     CACHE_HELP,
     KeepLastBatchMixin,
@@ -37,19 +54,28 @@ from .common import (
 
 logger = logging.getLogger(__name__)
 
+TEACHER_TASKS = ("sentence_prediction", "hf_text_classification")
+
 
 @dataclass
 class SLUFinetuningConfig(FairseqDataclass):
     data: str = field(default=MISSING, metadata={"help": "data-bin with units/ and label/ (and input0/ for KD)"})
     teacher_path: Optional[str] = field(
         default=None,
-        metadata={"help": "text teacher (fairseq sentence_prediction checkpoint over DATA/input0); "
-                  "its logits on each transcript are the FT-KD targets"},
+        metadata={"help": "text teacher: a fairseq sentence_prediction checkpoint over DATA/input0, or an "
+                  "hf_text_classification (Hugging Face encoder) checkpoint over the transcripts; its "
+                  "logits on each transcript are the FT-KD targets"},
     )
     teacher_label_dict: Optional[str] = field(
         default=None,
         metadata={"help": "label dict.txt the teacher was trained with (default: label_dict.txt beside "
-                  "the teacher checkpoint, else label/dict.txt under the teacher's data dir)"},
+                  "the teacher checkpoint, else the labels the checkpoint records (Hugging Face "
+                  "teachers), else label/dict.txt under the teacher's data dir)"},
+    )
+    teacher_text_dir: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hugging Face teachers: dir with the transcripts {split}.txt as written "
+                  "(default: DATA/text, written by slu-kd-binarize; a manifest dir works too)"},
     )
     teacher_logits: ChoiceEnum(["precompute", "on-the-fly"]) = field(
         default="precompute",
@@ -75,8 +101,16 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
         super().__init__(cfg)
         self.unit_dict, self.label_dict = unit_dict, label_dict
         self._teacher = None
-        # the teacher's text only matters for KD; rebuilding a saved student needs none
-        self.text_dict = load_dict(cfg.data, "input0") if cfg.teacher_path else None
+        self._teacher_tokenizer = None  # Hugging Face teachers: (tokenizer, max positions)
+        self._text_dict = None
+
+    @property
+    def text_dict(self):
+        """DATA/input0's dictionary (RoBERTa teachers): loaded only for KD, so rebuilding a
+        saved student needs no teacher text."""
+        if self._text_dict is None:
+            self._text_dict = load_dict(self.cfg.data, "input0")
+        return self._text_dict
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -87,25 +121,56 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
     def num_classes(self):
         return len(label_symbols(self.label_dict))
 
-    def teacher_label_path(self):
+    def teacher_labels(self, state):
+        """(label Dictionary, where it came from) of the teacher checkpoint's classes."""
+        path = self.cfg.teacher_path
         if self.cfg.teacher_label_dict:
-            return self.cfg.teacher_label_dict
-        beside = os.path.join(os.path.dirname(self.cfg.teacher_path), "label_dict.txt")
+            return load_label_dict(self.cfg.teacher_label_dict), self.cfg.teacher_label_dict
+        beside = os.path.join(os.path.dirname(path), "label_dict.txt")
         if os.path.isfile(beside):
-            return beside
-        task_cfg = load_state(self.cfg.teacher_path).get("cfg", {}).get("task") or {}
+            return load_label_dict(beside), beside
+        recorded = (state.get("task_state") or {}).get("label_symbols")
+        if recorded:  # hf_text_classification records the classes it was trained on
+            labels = Dictionary()
+            for symbol in recorded:
+                labels.add_symbol(symbol)
+            return labels, f"{path} (recorded labels)"
+        task_cfg = (state.get("cfg") or {}).get("task") or {}
         if not task_cfg.get("data"):
-            raise CheckpointError(f"{self.cfg.teacher_path}: cannot find the teacher's label dictionary; "
-                                  "pass --teacher-label-dict")
-        return os.path.join(task_cfg["data"], "label", "dict.txt")
+            raise CheckpointError(f"{path}: cannot find the teacher's label dictionary; pass --teacher-label-dict")
+        label_path = os.path.join(task_cfg["data"], "label", "dict.txt")
+        return load_label_dict(label_path), label_path
+
+    def _teacher_arch(self, state):
+        try:
+            return model_name_of(model_cfg_of(state))
+        except CheckpointError as e:
+            raise CheckpointError(f"{self.cfg.teacher_path}: {e}") from e
+
+    @property
+    def hf_teacher(self):
+        return self._teacher_tokenizer is not None
 
     @property
     def teacher(self):
         if self._teacher is None:
-            check_same_labels(self.label_dict, load_label_dict(self.teacher_label_path()), self.cfg.teacher_path)
-            model, _ = load_roberta(self.cfg.teacher_path, self.text_dict, load_heads=True)
-            if HEAD_NAME not in model.classification_heads:
-                raise CheckpointError(f"{self.cfg.teacher_path}: not a sentence_prediction teacher (no '{HEAD_NAME}')")
+            path = self.cfg.teacher_path
+            state = load_state(path)
+            # before anything is looked up in it: a checkpoint of another stage says so
+            if task_name_of(state) not in TEACHER_TASKS:
+                raise CheckpointError(f"{describe(state, path)}: --teacher-path expects a text teacher "
+                                      f"({' or '.join(TEACHER_TASKS)} checkpoint)")
+            teacher_labels, source = self.teacher_labels(state)
+            check_same_labels(self.label_dict, teacher_labels, f"{path}; labels from {source}")
+            if self._teacher_arch(state) == HF_ARCH:
+                model, tokenizer, max_positions = load_hf_classifier(state, path)
+                self._teacher_tokenizer = (tokenizer, max_positions)
+                del state
+            else:
+                del state  # load_roberta reads it again (and names a wrong kind of checkpoint)
+                model, _ = load_roberta(path, self.text_dict, load_heads=True)
+            if HEAD_NAME not in getattr(model, "classification_heads", {}):
+                raise CheckpointError(f"{path}: not a sentence_prediction teacher (no '{HEAD_NAME}')")
             n = model.classification_heads[HEAD_NAME].out_proj.out_features
             if n != self.num_classes:
                 raise CheckpointError(f"{self.cfg.teacher_path}: teacher has {n} classes, data has {self.num_classes}")
@@ -147,16 +212,31 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
 
     def _teacher_items(self, split, n):
         """The sample fields FT-KD needs: the teacher's logits, or its input for train_step."""
-        text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict),
-                             self.text_dict, self.cfg.max_positions)
-        if len(text) != n:
-            raise ValueError(f"split '{split}': {len(text)} transcripts for {n} utterances in {self.cfg.data}")
         self.teacher  # check the labels and load it now, not at the first batch
+        text, pad, source = self._teacher_text(split)
+        if len(text) != n:
+            raise ValueError(f"split '{split}': {len(text)} transcripts in {source} for {n} utterances "
+                             f"in {self.cfg.data}")
         if self.cfg.teacher_logits == "on-the-fly":
-            return {"teacher_input": RightPadDataset(text, pad_idx=self.text_dict.pad())}
-        logits = run_text_model(self.teacher, text, self.text_dict.pad(), "logits",
+            return {"teacher_input": RightPadDataset(text, pad_idx=pad)}
+        logits = run_text_model(self.teacher, text, pad, "logits",
                                 self.cfg.text_batch_size, desc=f"teacher logits ({split})")
         return {"teacher_logits": TensorListDataset(logits)}
+
+    def _teacher_text(self, split):
+        """(token dataset, pad index, source) of the teacher's input for each utterance."""
+        if not self.hf_teacher:  # RoBERTa: the binarized input0 stream
+            text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict),
+                                 self.text_dict, self.cfg.max_positions)
+            return text, self.text_dict.pad(), os.path.join(self.cfg.data, "input0", split)
+        tokenizer, max_positions = self._teacher_tokenizer
+        path = os.path.join(self.cfg.teacher_text_dir or os.path.join(self.cfg.data, "text"), f"{split}.txt")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: transcripts for the Hugging Face teacher not found "
+                                    "(slu-kd-binarize writes DATA/text/; or pass --teacher-text-dir)")
+        with open(path, encoding="utf-8") as f:
+            texts = [line.rstrip("\n") for line in f]
+        return ListDataset(encode_texts(tokenizer, texts, max_positions)), tokenizer.pad_token_id, path
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if "teacher_input" in sample:  # --teacher-logits on-the-fly
@@ -167,7 +247,8 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
     def _teacher_forward(self, tokens):
         teacher = self.teacher.eval()  # frozen: no dropout, no gradient
         tokens = tokens.to(next(teacher.parameters()).device)
-        return text_model_output(teacher, tokens, "logits", self.text_dict.pad()).float()
+        pad = self._teacher_tokenizer[0].pad_token_id if self.hf_teacher else self.text_dict.pad()
+        return text_model_output(teacher, tokens, "logits", pad).float()
 
     def build_model(self, cfg, from_checkpoint=False):
         # kept so load_dataset can cache the frozen speech BERT's states
