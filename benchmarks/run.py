@@ -455,6 +455,13 @@ class Bench:
                 *flags(c["model"], ROBERTA_KEYS), *flags(c["task"], ("tokens_per_sample", "sample_break_mode",
                                                                     "mask_prob")),
                 *batch_flags(c), "--lr", lr_of(c), "--train-subset", sub]
+        if stage == "teacher" and self.cfg("teacher")["task"].get("_name") == "hf_text_classification":
+            # the demo's default teacher: a Hugging Face encoder fine-tuned from its pretrained weights
+            c = self.cfg("teacher")
+            frozen = ["--freeze-embeddings"] if c["model"].get("freeze_embeddings") else []
+            return w.fsc, [
+                "--task", "hf_text_classification", "--arch", "hf_text_classifier", "--criterion",
+                "slu_cross_entropy", *frozen, *batch_flags(c), "--lr", lr_of(c), "--train-subset", sub]
         if stage == "teacher":
             c = self.cfg("teacher")
             return w.fsc, [
