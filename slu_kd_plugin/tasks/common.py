@@ -2,22 +2,23 @@
 import logging
 import os
 
+import numpy as np
+from fairseq.data import (
+    Dictionary,
+    NestedDictionaryDataset,
+    OffsetTokensDataset,
+    PrependTokenDataset,
+    SortDataset,
+    StripTokenDataset,
+    TruncateDataset,
+    data_utils,
+)
 from fairseq.tasks import FairseqTask
 from omegaconf import open_dict
 
 from ..data.speech_states import PaddedStatesDataset, run_speech_bert
 
 logger = logging.getLogger(__name__)
-
-import numpy as np
-from fairseq.data import (
-    Dictionary,
-    NestedDictionaryDataset,
-    PrependTokenDataset,
-    SortDataset,
-    TruncateDataset,
-    data_utils,
-)
 
 
 def load_dict(data, name, add_mask=True):
@@ -40,6 +41,12 @@ def load_split(data, name, split, dictionary):
     if dataset is None:
         raise FileNotFoundError(f"{prefix}.bin/.idx: split '{split}' not found in {data}/{name}")
     return dataset
+
+
+def load_intents(data, split, label_dict):
+    """``DATA/label/split`` as class indices 0..n-1 (no ``</s>``, no special symbols)."""
+    labels = StripTokenDataset(load_split(data, "label", split, label_dict), label_dict.eos())
+    return OffsetTokensDataset(labels, offset=-label_dict.nspecial)
 
 
 def encoder_input(dataset, dictionary, max_positions):

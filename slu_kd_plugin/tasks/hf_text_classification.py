@@ -26,9 +26,7 @@ from fairseq.data import (
     ListDataset,
     NumelDataset,
     NumSamplesDataset,
-    OffsetTokensDataset,
     RightPadDataset,
-    StripTokenDataset,
 )
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -43,7 +41,7 @@ from ..models.hf_text import (
     read_hf_files,
     tokenizer_from_files,
 )
-from .common import KeepLastBatchMixin, check_aligned, length_sorted, load_split
+from .common import KeepLastBatchMixin, check_aligned, length_sorted, load_intents
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +138,7 @@ class HFTextClassificationTask(KeepLastBatchMixin, FairseqTask):
             texts = [line.rstrip("\n") for line in f]
         tokens = encode_texts(self.tokenizer, texts, self.cfg.max_positions)
         tokens = ListDataset(tokens, sizes=np.array([len(t) for t in tokens]))
-        labels = OffsetTokensDataset(
-            StripTokenDataset(load_split(self.cfg.data, "label", split, self.label_dict), self.label_dict.eos()),
-            offset=-self.label_dict.nspecial,
-        )
+        labels = load_intents(self.cfg.data, split, self.label_dict)
         check_aligned(split, **{path: tokens, "labels": labels})
         items = {
             "id": IdDataset(),

@@ -18,9 +18,7 @@ from fairseq.data import (
     ListDataset,
     NumelDataset,
     NumSamplesDataset,
-    OffsetTokensDataset,
     RightPadDataset,
-    StripTokenDataset,
 )
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
@@ -49,6 +47,7 @@ from .common import (
     encoder_input,
     length_sorted,
     load_dict,
+    load_intents,
     load_split,
 )
 
@@ -181,10 +180,7 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict),
                               self.unit_dict, self.cfg.max_positions)
-        labels = OffsetTokensDataset(
-            StripTokenDataset(load_split(self.cfg.data, "label", split, self.label_dict), self.label_dict.eos()),
-            offset=-self.label_dict.nspecial,
-        )
+        labels = load_intents(self.cfg.data, split, self.label_dict)
         check_aligned(split, units=units, labels=labels)
         training = split == self.cfg.train_subset
         # DA and KD touch training data only: validation (and fairseq-validate on a
