@@ -20,10 +20,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
 from fairseq.data import (
     IdDataset,
-    ListDataset,
     NumelDataset,
     NumSamplesDataset,
     RightPadDataset,
@@ -35,7 +33,7 @@ from omegaconf import II, MISSING
 from ..data.labels import label_symbols, load_label_dict
 from ..models.hf_text import (
     default_hf_dir,
-    encode_texts,
+    transcript_tokens,
     encoder_from_files,
     pretrained_encoder,
     read_hf_files,
@@ -126,18 +124,9 @@ class HFTextClassificationTask(KeepLastBatchMixin, FairseqTask):
             return encoder_from_files(files)
         return pretrained_encoder(self.model_dir())
 
-    def text_path(self, split):
-        return os.path.join(self.cfg.text_dir or os.path.join(self.cfg.data, "text"), f"{split}.txt")
-
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        path = self.text_path(split)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: transcripts not found (slu-kd-binarize writes DATA/text/; "
-                                    "or pass --text-dir)")
-        with open(path, encoding="utf-8") as f:
-            texts = [line.rstrip("\n") for line in f]
-        tokens = encode_texts(self.tokenizer, texts, self.cfg.max_positions)
-        tokens = ListDataset(tokens, sizes=np.array([len(t) for t in tokens]))
+        tokens, path = transcript_tokens(self.cfg.text_dir, self.cfg.data, split, self.tokenizer,
+                                         self.cfg.max_positions, "--text-dir")
         labels = load_intents(self.cfg.data, split, self.label_dict)
         check_aligned(split, **{path: tokens, "labels": labels})
         items = {

@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
-
 from fairseq.data import (
     Dictionary,
     IdDataset,
-    ListDataset,
     NumelDataset,
     NumSamplesDataset,
     RightPadDataset,
@@ -27,7 +25,7 @@ from omegaconf import II, MISSING
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model, text_model_output
-from ..models.hf_text import HF_ARCH, encode_texts, load_hf_classifier
+from ..models.hf_text import HF_ARCH, load_hf_classifier, transcript_tokens
 from ..models.pretrained import (
     CheckpointError,
     describe,
@@ -226,13 +224,9 @@ class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
                                  self.text_dict, self.cfg.max_positions)
             return text, self.text_dict.pad(), os.path.join(self.cfg.data, "input0", split)
         tokenizer, max_positions = self._teacher_tokenizer
-        path = os.path.join(self.cfg.teacher_text_dir or os.path.join(self.cfg.data, "text"), f"{split}.txt")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: transcripts for the Hugging Face teacher not found "
-                                    "(slu-kd-binarize writes DATA/text/; or pass --teacher-text-dir)")
-        with open(path, encoding="utf-8") as f:
-            texts = [line.rstrip("\n") for line in f]
-        return ListDataset(encode_texts(tokenizer, texts, max_positions)), tokenizer.pad_token_id, path
+        text, path = transcript_tokens(self.cfg.teacher_text_dir, self.cfg.data, split, tokenizer,
+                                       max_positions, "--teacher-text-dir")
+        return text, tokenizer.pad_token_id, path
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if "teacher_input" in sample:  # --teacher-logits on-the-fly
