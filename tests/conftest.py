@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent  # the venv's console scripts
 
 # One thread per process: on 2 shared cores, torch's default thread pool makes tiny
 # models ~10x slower (threads spin against each other and other processes).
-ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
 
 ROBERTA = ["--arch", "roberta_base", "--encoder-layers", "2", "--encoder-embed-dim", "32",
            "--encoder-ffn-embed-dim", "64", "--encoder-attention-heads", "2"]
