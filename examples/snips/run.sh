@@ -19,7 +19,10 @@
 #                               masked speech-BERT states), units, hidden or none (default: the
 #                               profile's; demo uses units only, see recipe_profile)
 #   --allow-unseen-labels       keep valid/test intents that training never has (tiny corpora only)
-#   --nj N                      featurize in N processes side by side (default 1)
+#   --units pocketsphinx|kmeans without --vq-wav2vec/--pretrained-dir: phone units of the
+#                               pretrained pocketsphinx en-us model (default; speaker-independent)
+#                               or MFCC k-means fitted on the training audio (learns its voices)
+#   --nj N                      featurize in N processes side by side (default: the CPU count)
 # Split (there is no official one): by speaker, so test voices are unseen; the sorted worker
 # ids are shuffled with random.Random(S) and cut 80/10/10 into train/valid/test.  Recordings
 # whose text matches no dataset utterance are skipped and listed in manifests/*.skipped.tsv.
@@ -35,7 +38,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "SNIPS_ROOT and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=1; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; SPLIT_SEED=0
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; SPLIT_SEED=0
 while [ $# -gt 0 ]; do
   case $1 in
     --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); shift; continue;;
@@ -44,7 +47,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --stage) STAGE=$2;; --stop-stage) STOP_STAGE=$2;;
     --pretrained-dir) PRE=$2;; --subset) SUBSET=$2;;
-    --profile) PROFILE=$2;; --nj) NJ=$2;; --augment) AUGMENT_OPT=$2;; --split-seed) SPLIT_SEED=$2;;
+    --profile) PROFILE=$2;; --nj) NJ=$2;; --units) UNITS=$2;; --augment) AUGMENT_OPT=$2;; --split-seed) SPLIT_SEED=$2;;
     *) usage_error "unknown option $1";;
   esac
   shift 2
@@ -53,7 +56,7 @@ case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or trai
 [ -f "$CORPUS/dataset.json" ] && [ -f "$CORPUS/speech_corpus/metadata.json" ] || \
   usage_error "$CORPUS: no dataset.json and speech_corpus/metadata.json (not a SNIPS smart-lights root)"
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
-check_options; recipe_profile "$PROFILE"
+check_options; check_units; recipe_profile "$PROFILE"
 AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints

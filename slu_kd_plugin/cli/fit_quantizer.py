@@ -1,10 +1,14 @@
-"""slu-kd-fit-quantizer: fit the offline MFCC + k-means quantizer on a manifest split.
+"""slu-kd-fit-quantizer: make an offline quantizer file.
 
-    slu-kd-fit-quantizer MANIFEST_DIR --split train --n-clusters 100 \\
+    slu-kd-fit-quantizer --kind pocketsphinx --frame-ms 30 --out phones.pt
+    slu-kd-fit-quantizer MANIFEST_DIR --kind kmeans --split train --n-clusters 100 \\
         --max-frames 200000 --seed 1 --out kmeans.pt
 
-The fit uses a seeded random subset of frames, so the same data and seed always
-give the same quantizer file.
+pocketsphinx: phone units of CMU's pretrained en-us acoustic model (the pocketsphinx
+package), one token per --frame-ms of each decoded phone; nothing is fitted, the
+file records the settings and which acoustic model it needs.
+kmeans: MFCC + k-means fitted on a seeded random subset of the split's frames, so
+the same data and seed always give the same file.
 """
 import argparse
 import logging
@@ -15,7 +19,12 @@ import sys
 def get_parser():
     p = argparse.ArgumentParser(prog="slu-kd-fit-quantizer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("manifest_dir", help="directory with {split}.tsv")
+    p.add_argument("manifest_dir", nargs="?", help="directory with {split}.tsv (kmeans only)")
+    p.add_argument("--kind", choices=("kmeans", "pocketsphinx"), default="kmeans",
+                   help="kmeans: MFCC k-means fitted on the split; pocketsphinx: pretrained "
+                        "speaker-independent phone units")
+    p.add_argument("--frame-ms", type=int, default=30,
+                   help="pocketsphinx: one phone token per this many ms of each phone")
     p.add_argument("--split", default="train", help="manifest split to fit on")
     p.add_argument("--n-clusters", type=int, default=100, help="number of units (k)")
     p.add_argument("--max-frames", type=int, default=200000,
@@ -47,6 +56,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     from slu_kd_plugin.quantize.mfcc_kmeans import fit_quantizer, sample_training_frames
 
+    if args.kind == "pocketsphinx":
+        return _pocketsphinx(args)
+    if args.manifest_dir is None:
+        sys.exit("slu-kd-fit-quantizer: error: --kind kmeans needs MANIFEST_DIR")
     progress = not args.no_progress
     try:
         entries = read_manifest(os.path.join(args.manifest_dir, f"{args.split}.tsv"))
@@ -56,6 +69,19 @@ def main(argv=None):
                           merge_repeats=not args.no_merge_repeats, progress=progress,
                           info={"manifest": os.path.abspath(args.manifest_dir), "split": args.split})
     except (FeaturizeError, QuantizerError) as e:
+        sys.exit(f"slu-kd-fit-quantizer: error: {e}")
+    q.save(args.out)
+    logging.getLogger("slu-kd-fit-quantizer").info("wrote %s", q.describe())
+
+
+def _pocketsphinx(args):
+    from slu_kd_plugin.quantize import QuantizerError
+    from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer
+
+    try:
+        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms)
+        q.encode(__import__("torch").zeros(16000))  # the decoder starts, or fails here
+    except QuantizerError as e:
         sys.exit(f"slu-kd-fit-quantizer: error: {e}")
     q.save(args.out)
     logging.getLogger("slu-kd-fit-quantizer").info("wrote %s", q.describe())

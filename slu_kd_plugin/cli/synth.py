@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     fsc.add_argument("--utts-per-speaker", type=int, default=60)
     fsc.add_argument("--valid-speakers", type=int, default=5)
     fsc.add_argument("--test-speakers", type=int, default=5)
+    fsc.add_argument("--voices", choices=("espeak", "held-out"), default="espeak",
+                     help="espeak: espeak-ng voices only; held-out: espeak-ng, flite and festival "
+                          "voices, test voices of engines/genders/accents that training never uses")
     libri = sub.add_parser("librispeech", help="read sentences, LibriSpeech layout")
     _add_common(libri)
     libri.add_argument("--utterances", type=int, default=800, help="in all splits")

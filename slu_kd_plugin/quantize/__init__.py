@@ -1,9 +1,11 @@
 """Speech quantizers: 16 kHz audio -> a sequence of discrete unit tokens.
 
-Two kinds, both opened with :func:`load_quantizer`:
+Three kinds, all opened with :func:`load_quantizer`:
 
+* phone units of CMU's pretrained, speaker-independent en-us acoustic model
+  (``pocketsphinx_phones``), which installs from PyPI: the offline default;
 * our own MFCC + k-means quantizer (``mfcc_kmeans``), fitted offline here by
-  ``slu-kd-fit-quantizer`` because the pretrained models cannot be downloaded;
+  ``slu-kd-fit-quantizer`` on the training voices;
 * a fairseq vq-wav2vec checkpoint (``vq_wav2vec``), the paper's quantizer, whose
   ``i-j`` tokens are the ones fairseq's ``bert_kmeans`` dictionary uses.
 
@@ -123,10 +125,12 @@ def load_quantizer(path, device="cpu", merge_repeats=None):
     state = safe_torch_load(path)
     if isinstance(state, dict) and "kind" in state:
         from .mfcc_kmeans import MfccKmeansQuantizer
+        from .pocketsphinx_phones import PocketsphinxPhoneQuantizer
 
-        if state["kind"] != MfccKmeansQuantizer.kind:
+        kinds = {cls.kind: cls for cls in (MfccKmeansQuantizer, PocketsphinxPhoneQuantizer)}
+        if state["kind"] not in kinds:
             raise QuantizerError(f"{path}: unknown quantizer kind {state['kind']!r}")
-        q = MfccKmeansQuantizer.from_state(state, path)
+        q = kinds[state["kind"]].from_state(state, path)
     elif isinstance(state, dict) and "model" in state and ("args" in state or "cfg" in state):
         from .vq_wav2vec import VqWav2VecQuantizer
 

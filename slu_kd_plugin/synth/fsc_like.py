@@ -19,10 +19,12 @@ import numpy as np
 from ..utils import atomic_write
 from .commands import all_phrasings
 from .tts import SAMPLE_RATE, Job, output_is_current, render, write_stamp
-from .voices import DEFAULT_POOL_SIZE, Speaker, speaker_pool
+from .voices import DEFAULT_POOL_SIZE, Speaker, held_out_pool, speaker_pool
 
 CSV_HEADER = ["", "path", "speakerId", "transcription", "action", "object", "location"]
 SPLITS = ("train", "valid", "test")
+VOICE_PLANS = ("espeak", "held-out")
+SPEAKERS_FILE = "speakers.tsv"  # speakerId<TAB>voice: what each test voice is, for reports
 
 
 @dataclass
@@ -32,8 +34,13 @@ class FscSynthConfig:
     valid_speakers: int = 5
     test_speakers: int = 5
     seed: int = 1
+    # "espeak": every speaker an espeak-ng voice (the demo's corpus); "held-out": the
+    # wide voice plan of voices.held_out_pool, whose test voices training never used
+    voices: str = "espeak"
 
     def check(self):
+        if self.voices not in VOICE_PLANS:
+            raise ValueError(f"--voices must be one of {', '.join(VOICE_PLANS)}, not {self.voices!r}")
         if self.speakers - self.valid_speakers - self.test_speakers < 1:
             raise ValueError(
                 f"--speakers {self.speakers} leaves no training speaker after "
@@ -76,9 +83,13 @@ def plan(cfg: FscSynthConfig) -> List[Utterance]:
     """Every utterance of the corpus, decided from ``cfg`` before any audio exists."""
     cfg.check()
     rng = random.Random(f"fsc:{cfg.seed}")
-    speakers = speaker_pool(cfg.seed, max(DEFAULT_POOL_SIZE, cfg.speakers))
-    speakers = rng.sample(speakers, cfg.speakers)
     n_held = cfg.valid_speakers + cfg.test_speakers
+    if cfg.voices == "held-out":
+        heard, unheard = held_out_pool(cfg.seed, cfg.speakers - cfg.test_speakers, cfg.test_speakers)
+        speakers = unheard + heard  # valid voices: unseen people of the training families
+    else:
+        speakers = speaker_pool(cfg.seed, max(DEFAULT_POOL_SIZE, cfg.speakers))
+        speakers = rng.sample(speakers, cfg.speakers)
     splits = (["test"] * cfg.test_speakers + ["valid"] * cfg.valid_speakers
               + ["train"] * (cfg.speakers - n_held))
     utts = []
@@ -102,6 +113,16 @@ def _write_csvs(root: str, utts: List[Utterance]) -> None:
                 w.writerow([i, _rel_path(u), u.speaker_id, u.text, *u.intent])
 
 
+def _write_speakers(root: str, utts: List[Utterance]) -> None:
+    """ROOT/speakers.tsv: each speaker's split and voice, so reports can name the voices."""
+    voices = {}
+    for u in utts:
+        voices.setdefault(u.speaker_id, (u.split, u.speaker))
+    with atomic_write(os.path.join(root, SPEAKERS_FILE)) as f:
+        for spk_id, (split, spk) in voices.items():
+            f.write(f"{spk_id}\t{spk.family}:{spk.name.split(':', 1)[1]} ({spk.gender}, {split})\n")
+
+
 def write_corpus(root: str, cfg: FscSynthConfig, n_jobs: int = 2,
                  progress: bool = True) -> Dict[str, dict]:
     """Generate the corpus under ``root``; returns per-split counts and hours.
@@ -115,6 +136,7 @@ def write_corpus(root: str, cfg: FscSynthConfig, n_jobs: int = 2,
     jobs = [Job(os.path.join(root, _rel_path(u)), u.text, u.speaker, u.seed) for u in utts]
     lengths = render(jobs, n_jobs, skip_existing=keep, desc="fsc", progress=progress)
     write_stamp(root, cfg)
+    _write_speakers(root, utts)
     _write_csvs(root, utts)
     return _summary(utts, [lengths[j.path] for j in jobs])
 

@@ -33,10 +33,15 @@ class Job(NamedTuple):
     seed: int
 
 
-def _engine_cmd(text: str, spk: Speaker, rate: int, pitch: int, out: str) -> List[str]:
+def _engine_cmd(text: str, spk: Speaker, rate: int, pitch: int, out: str, text_file: str) -> List[str]:
     if spk.engine == "espeak-ng":
         return ["espeak-ng", "-v", f"{spk.voice}+{spk.variant}", "-s", str(rate),
                 "-p", str(pitch), "-w", out, text]
+    if spk.engine == "festival":
+        # festival takes a duration stretch like flite; its voices have no simple F0
+        # target, so pitch variety comes from the speed perturbation alone
+        return ["text2wave", "-eval", f"(voice_{spk.voice})",
+                "-eval", f"(Parameter.set 'Duration_Stretch {175 / rate:.3f})", text_file, "-o", out]
     # flite has no words-per-minute or 0..99 pitch: 175 wpm is espeak's default
     # rate, and pitch 50 is the voice's own F0, one octave per 100 steps.
     f0 = FLITE_VOICES[spk.voice] * 2 ** ((pitch - 50) / 100)
@@ -48,16 +53,15 @@ def _run_engine(text: str, spk: Speaker, rng: np.random.Generator):
     """Speak ``text``; returns (float32 samples, sample rate) of the engine's output."""
     rate = int(round(spk.rate * rng.uniform(0.93, 1.07)))  # nobody says it twice alike
     pitch = int(np.clip(spk.pitch + rng.integers(-6, 7), 0, 99))
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix="slu-kd-tts-")
-    os.close(fd)
-    try:
-        cmd = _engine_cmd(text, spk, rate, pitch, tmp)
+    with tempfile.TemporaryDirectory(prefix="slu-kd-tts-") as tmp:
+        wav_path, text_path = os.path.join(tmp, "out.wav"), os.path.join(tmp, "text.txt")
+        with open(text_path, "w") as f:
+            f.write(text + "\n")
+        cmd = _engine_cmd(text, spk, rate, pitch, wav_path, text_path)
         res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
+        if res.returncode != 0 or not os.path.exists(wav_path):
             raise RuntimeError(f"{' '.join(cmd)} failed: {res.stderr.strip()[-500:]}")
-        wav, sr = sf.read(tmp, dtype="float32", always_2d=True)
-    finally:
-        os.remove(tmp)
+        wav, sr = sf.read(wav_path, dtype="float32", always_2d=True)
     if wav.shape[0] == 0:
         raise RuntimeError(f"{spk.name} produced no audio for {text!r}")
     return wav.mean(axis=1), sr
