@@ -295,6 +295,26 @@ def test_snips_split_by_speaker_is_reproducible():
     assert a == b and sorted(a) == sorted(speakers)
     assert [list(a.values()).count(s) for s in ("train", "valid", "test")] == [16, 2, 2]
     assert split_speakers(speakers, seed=4) != a
+
+
+@pytest.mark.parametrize("n,sizes", [(3, [1, 1, 1]), (5, [3, 1, 1]), (6, [2, 2, 2]), (9, [5, 2, 2]),
+                                     (10, [6, 2, 2]), (30, [24, 3, 3])])
+def test_snips_split_holds_several_unseen_test_voices(n, sizes):
+    split = split_speakers([f"w{i}" for i in range(n)])
+    assert [list(split.values()).count(s) for s in ("train", "valid", "test")] == sizes
+    # the minimum holds under other fractions too (valid and test were 0.05 of 10 speakers)
+    split = split_speakers([f"w{i}" for i in range(10)], fractions=(0.9, 0.05, 0.05), seed=2)
+    assert [list(split.values()).count(s) for s in ("train", "valid", "test")] == [6, 2, 2]
+
+
+def test_snips_six_speaker_corpus_tests_on_two_unseen_speakers(tmp_path):
+    speakers = [f"w{i}" for i in range(6)]
+    root, out = make_snips(tmp_path / "snips", speakers=speakers), tmp_path / "out"
+    assert run_prepare("snips", root, out) == 0
+    spk = {s: set(read_lines(out / f"{s}.spk")) for s in ("train", "valid", "test")}
+    assert len(spk["test"]) >= 2 and len(spk["valid"]) >= 2
+    assert not spk["test"] & (spk["train"] | spk["valid"]) and not spk["valid"] & spk["train"]
+    assert spk["train"] | spk["valid"] | spk["test"] == set(speakers)
     assert normalize_text("Turn on  the LIGHTS!") == "turn on the lights"
 
 
