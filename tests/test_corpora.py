@@ -295,6 +295,26 @@ def test_snips_split_by_speaker_is_reproducible():
     assert a == b and sorted(a) == sorted(speakers)
     assert [list(a.values()).count(s) for s in ("train", "valid", "test")] == [16, 2, 2]
     assert split_speakers(speakers, seed=4) != a
+
+
+@pytest.mark.parametrize("n,sizes", [(3, [1, 1, 1]), (5, [3, 1, 1]), (6, [2, 2, 2]), (9, [5, 2, 2]),
+                                     (10, [6, 2, 2]), (30, [24, 3, 3])])
+def test_snips_split_holds_several_unseen_test_voices(n, sizes):
+    split = split_speakers([f"w{i}" for i in range(n)])
+    assert [list(split.values()).count(s) for s in ("train", "valid", "test")] == sizes
+    # the minimum holds under other fractions too (valid and test were 0.05 of 10 speakers)
+    split = split_speakers([f"w{i}" for i in range(10)], fractions=(0.9, 0.05, 0.05), seed=2)
+    assert [list(split.values()).count(s) for s in ("train", "valid", "test")] == [6, 2, 2]
+
+
+def test_snips_six_speaker_corpus_tests_on_two_unseen_speakers(tmp_path):
+    speakers = [f"w{i}" for i in range(6)]
+    root, out = make_snips(tmp_path / "snips", speakers=speakers), tmp_path / "out"
+    assert run_prepare("snips", root, out) == 0
+    spk = {s: set(read_lines(out / f"{s}.spk")) for s in ("train", "valid", "test")}
+    assert len(spk["test"]) >= 2 and len(spk["valid"]) >= 2
+    assert not spk["test"] & (spk["train"] | spk["valid"]) and not spk["valid"] & spk["train"]
+    assert spk["train"] | spk["valid"] | spk["test"] == set(speakers)
     assert normalize_text("Turn on  the LIGHTS!") == "turn on the lights"
 
 
@@ -416,3 +436,62 @@ def test_no_resample_makes_8k_audio_bad(tmp_path):
     assert_nothing_written(tmp_path / "out")
     r = write_split(tmp_path / "out", "train", [utt], check="decode")
     assert read_lines(tmp_path / "out" / "train.tsv")[1] == "a.wav\t1600" and r.skipped == []
+
+
+# ---------------------------------------------------------------- speakers: {split}.spk, speakers.tsv
+def test_fsc_spk_is_line_aligned_and_speakers_tsv_copied(tmp_path):
+    root, out = make_fsc(tmp_path / "fsc"), tmp_path / "out"
+    listing = "speakerId\tvoice\nspkA\tflite:slt:s160:p50 (female)\nspkD\tespeak-ng:en-us (male)\n"
+    (root / "speakers.tsv").write_text(listing)
+    assert run_prepare("fsc", root, out, "--subset-fraction", "0.5") == 0
+    for split, rows in FSC_ROWS.items():
+        assert read_lines(out / f"{split}.spk") == [r[0] for r in rows]
+    # the subset's speakers follow its utterances, line by line
+    ids, spk = read_lines(out / "train50.id"), read_lines(out / "train50.spk")
+    assert len(ids) == 2 and [i.split("/")[0] for i in ids] == spk
+    assert (out / "speakers.tsv").read_text() == listing
+    # a corpus without a list: the copy from the previous run must not stay behind
+    os.remove(root / "speakers.tsv")
+    assert run_prepare("fsc", root, out) == 0
+    assert not os.path.exists(out / "speakers.tsv") and os.path.exists(out / "test.spk")
+
+
+def test_snips_spk_is_line_aligned_with_worker_ids(tmp_path):
+    root, out = make_snips(tmp_path / "snips"), tmp_path / "out"
+    assert run_prepare("snips", root, out) == 0
+    split_of = split_speakers(["w1", "w2", "w3", "w4", "w5"])
+    meta = json.load(open(root / "speech_corpus/metadata.json"))
+    worker_of = {os.path.splitext(e["filename"])[0]: e["worker"]["id"] for e in meta.values()}
+    for split in ("train", "valid", "test"):
+        spk = read_lines(out / f"{split}.spk")
+        assert spk == [worker_of[i] for i in read_lines(out / f"{split}.id")]
+        assert len(spk) == len(read_lines(out / f"{split}.tsv")) - 1
+        assert {split_of[s] for s in spk} == {split}
+
+
+@pytest.mark.parametrize("listing,msg", [
+    ("spkA\tslt\nspkB\n", r"speakers\.tsv:2: expected speakerId<TAB>voice"),
+    ("spkA\tslt\tx\n", r"speakers\.tsv:1: expected speakerId<TAB>voice"),
+    ("spkA\tslt\nspkB\tkal\nspkA\tawb\n", r"speakers\.tsv:3: speaker 'spkA' already given on line 1"),
+])
+def test_bad_speakers_tsv_names_file_and_line_and_writes_nothing(tmp_path, capsys, listing, msg):
+    root, out = make_fsc(tmp_path / "fsc"), tmp_path / "out"
+    (root / "speakers.tsv").write_text(listing)
+    assert run_prepare("fsc", root, out) == 1
+    assert re.search(msg, capsys.readouterr().err)
+    assert_nothing_written(out)
+
+
+def test_half_known_speakers_are_refused(tmp_path):
+    d, out = tmp_path / "c", tmp_path / "out"
+    d.mkdir()
+    tr = make_tsv(d, "train.tsv", [("1.wav", "hi", "greet", "s1"), ("2.wav", "hi", "greet", "")])
+    va = make_tsv(d, "valid.tsv", [("3.wav", "hi", "greet", "s2")])
+    with pytest.raises(CorpusError, match=r"train\.tsv:3 has none"):
+        write_split(out, "train", load_tsv(tr))
+    assert run_prepare("tsv", tr, va, va, out) == 1
+    assert_nothing_written(out)
+    # no speaker column at all: no .spk, and no error
+    tr2 = make_tsv(d, "t2.tsv", [("1.wav", "hi", "greet")], header="path\ttranscript\tintent")
+    write_split(out, "train", load_tsv(tr2))
+    assert not os.path.exists(out / "train.spk") and os.path.exists(out / "train.id")

@@ -1,5 +1,7 @@
 """Evaluate an SLU checkpoint on a binarized split: metrics JSON, per-utterance
-predictions (JSON lines) and a confusion-matrix PNG.
+predictions (JSON lines) and a confusion-matrix PNG.  With ``--manifest-dir`` holding
+``{subset}.spk``, metrics.json also scores each speaker (``per_speaker``, with the voice
+from the manifest dir's speakers.tsv when there is one).
 
     slu-kd-evaluate DATA_BIN --path ckpt/checkpoint_best.pt --subset test --out-dir eval/
 """
@@ -21,7 +23,8 @@ def parse_args(argv=None):
     p.add_argument("--path", required=True, help="SLU checkpoint (slu_ds2)")
     p.add_argument("--subset", default="test")
     p.add_argument("--out-dir", help="where to write metrics.json, predictions.jsonl, confusion.png")
-    p.add_argument("--manifest-dir", help="manifest dir, to name utterances by their {subset}.id")
+    p.add_argument("--manifest-dir", help="manifest dir, to name utterances by their {subset}.id "
+                   "and, where it has {subset}.spk, score each speaker (metrics.json per_speaker)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="torch device (e.g. cuda)")
     return p.parse_args(argv)
@@ -73,6 +76,49 @@ def compute_metrics(task, refs, preds):
     return metrics, names
 
 
+def read_lines(path, n, what):
+    """The lines of a manifest file that must have one line per utterance of the split."""
+    with open(path) as f:
+        lines = [line.rstrip("\n") for line in f]
+    if len(lines) != n:
+        raise ValueError(f"{path}: {len(lines)} lines, but the split has {n} utterances ({what})")
+    return lines
+
+
+def read_speakers(manifest_dir, subset, n):
+    """(speaker per utterance, {speaker: voice}) from ``{subset}.spk`` and speakers.tsv,
+    or (None, {}) for manifests written before speakers were recorded."""
+    from ..corpora.speakers import SPEAKERS_TSV
+    from ..corpora.speakers import read_speakers as read_voices
+
+    path = os.path.join(manifest_dir, f"{subset}.spk")
+    if not os.path.isfile(path):
+        return None, {}
+    speakers = read_lines(path, n, "one speaker id per utterance")
+    listing = os.path.join(manifest_dir, SPEAKERS_TSV)
+    voices = read_voices(listing)[0] if os.path.isfile(listing) else {}
+    return speakers, voices
+
+
+def per_speaker(speakers, voices, ids, refs, preds):
+    """``{speaker: {utterances, accuracy, voice}}``, speakers sorted; ``ids`` index
+    ``speakers`` (dataset order = manifest line order)."""
+    counts = {}
+    for i, r, p in zip(ids, refs, preds):
+        n, right = counts.get(speakers[i], (0, 0))
+        counts[speakers[i]] = (n + 1, right + (r == p))
+    return {spk: {"utterances": n, "accuracy": 100.0 * right / n, "voice": voices.get(spk)}
+            for spk, (n, right) in sorted(counts.items())}
+
+
+def speaker_table(table):
+    """Plain-text table of per_speaker, for the log."""
+    lines = [f"{'speaker':<24} {'utts':>5} {'acc %':>7}  voice"]
+    for spk, row in table.items():
+        lines.append(f"{spk:<24} {row['utterances']:>5} {row['accuracy']:>7.2f}  {row['voice'] or '-'}")
+    return "\n".join(lines)
+
+
 def write_outputs(out_dir, metrics, names, ids, refs, preds, probs, utt_ids):
     os.makedirs(out_dir, exist_ok=True)
     with atomic_write(os.path.join(out_dir, "metrics.json")) as f:
@@ -120,8 +166,15 @@ def main(argv=None):
     metrics.update(subset=args.subset, checkpoint=args.path)
     utt_ids = None
     if args.manifest_dir:
-        with open(os.path.join(args.manifest_dir, f"{args.subset}.id")) as f:
-            utt_ids = [line.strip() for line in f]
+        n = len(task.dataset(args.subset))
+        try:
+            utt_ids = read_lines(os.path.join(args.manifest_dir, f"{args.subset}.id"), n, "utterance ids")
+            speakers, voices = read_speakers(args.manifest_dir, args.subset, n)
+        except (OSError, ValueError) as e:  # the manifest dir does not match DATA
+            sys.exit(f"slu-kd-evaluate: error: {e}")
+        if speakers is not None:
+            metrics["per_speaker"] = per_speaker(speakers, voices, ids, refs, preds)
+            print(f"{args.subset} accuracy per speaker:\n{speaker_table(metrics['per_speaker'])}", file=sys.stderr)
     if args.out_dir:
         write_outputs(args.out_dir, metrics, names, ids, refs, preds, probs, utt_ids)
     print(json.dumps({k: v for k, v in metrics.items() if k != "checkpoint"}))

@@ -1,11 +1,13 @@
 """slu-kd-prepare: turn a corpus in its own layout into a manifest dir.
 
-Writes ``{split}.tsv/.txt/.ltr/.id`` (+ ``.label``) and ``labels.json`` for the
-splits train/valid/test (see docs/CONTRACTS.md).  Every split is checked before
-anything is written, so a failing run leaves no partial outputs.
+Writes ``{split}.tsv/.txt/.ltr/.id`` (+ ``.label``, + ``.spk`` where the corpus names
+speakers) for the splits train/valid/test, ``labels.json`` and, when the corpus root
+has one, a validated copy of ``speakers.tsv`` (see docs/CONTRACTS.md).  Everything is
+checked before anything is written, so a failing run leaves no partial outputs.
 """
 import argparse
 import logging
+import os
 import random
 import sys
 
@@ -20,6 +22,7 @@ from ..corpora.manifest import (
     write_splits,
 )
 from ..corpora.snips import DEFAULT_FRACTIONS, DEFAULT_SEED, load_snips
+from ..corpora.speakers import SPEAKERS_TSV, corpus_speakers
 from ..corpora.tsv import load_tsv
 
 logger = logging.getLogger("slu_kd_plugin.prepare")
@@ -66,9 +69,11 @@ def check_all(splits, args, skipped, opts):
     return results
 
 
-def prepare(out_dir, splits, args, skipped=None):
-    """Check all splits, add the optional train subset, then write them all at once,
-    so any problem leaves ``out_dir`` as it was."""
+def prepare(out_dir, splits, args, skipped=None, speakers_root=None):
+    """Check all splits (and ``speakers_root/speakers.tsv`` if there is one), add the
+    optional train subset, then write them all at once, so any problem leaves
+    ``out_dir`` as it was."""
+    speakers = corpus_speakers(speakers_root) if speakers_root else None
     opts = dict(on_bad_audio=args.on_bad_audio, resample=not args.no_resample, check=args.check)
     results = check_all(splits, args, skipped or {}, opts)
     if args.subset_fraction:
@@ -78,7 +83,9 @@ def prepare(out_dir, splits, args, skipped=None):
         name = args.subset_name or f"train{round(args.subset_fraction * 100)}"
         picked = subset(train.utterances, args.subset_fraction, args.seed)
         results.append(check_split(name, picked, **opts))
-    write_splits(out_dir, results)  # logs per split: written, skipped (and where listed)
+    # without a speaker list, an old one from another corpus would name the wrong voices
+    extra, stale = ({SPEAKERS_TSV: speakers}, ()) if speakers is not None else ({}, (SPEAKERS_TSV,))
+    write_splits(out_dir, results, extra, stale)  # logs per split: written, skipped (and where listed)
     return results
 
 
@@ -97,24 +104,25 @@ def _librispeech_mapping(args):
 
 
 def run_fsc(args):
-    return prepare(args.out, load_fsc(args.root), args)
+    return prepare(args.out, load_fsc(args.root), args, speakers_root=args.root)
 
 
 def run_librispeech(args):
     splits = {}
     for name, split in _librispeech_mapping(args):
         splits.setdefault(split, []).extend(load_librispeech(args.root, name))
-    return prepare(args.out, splits, args)
+    return prepare(args.out, splits, args, speakers_root=args.root)
 
 
 def run_snips(args):
     splits, unmatched = load_snips(args.root, tuple(args.fractions), args.split_seed)
-    return prepare(args.out, splits, args, skipped=unmatched)
+    return prepare(args.out, splits, args, skipped=unmatched, speakers_root=args.root)
 
 
 def run_tsv(args):
     splits = {s: load_tsv(p) for s, p in zip(SPLIT_ORDER, (args.train, args.valid, args.test))}
-    return prepare(args.out, splits, args)
+    # a TSV corpus has no single root: its speaker list sits beside the train TSV
+    return prepare(args.out, splits, args, speakers_root=os.path.dirname(os.path.abspath(args.train)))
 
 
 def _common_options():
@@ -150,7 +158,8 @@ def build_parser():
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="slu-kd-prepare",
-        description="Write a manifest dir ({split}.tsv/.txt/.ltr/.id/.label, labels.json) "
+        description="Write a manifest dir ({split}.tsv/.txt/.ltr/.id/.label/.spk, labels.json, "
+        "speakers.tsv when ROOT has one) "
         "from a corpus in its original layout. All splits are checked before anything "
         "is written. Run `slu-kd-prepare CORPUS --help` for a corpus's options.",
         epilog=EXAMPLES,

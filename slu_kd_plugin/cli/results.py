@@ -1,14 +1,19 @@
 """Collect the SLU grid into the paper's Table 2 layout: results.json, results.md, results.png.
 
     python -m slu_kd_plugin.cli.results WORK/runs --out WORK/results.json
+    slu-kd-results recipe WORK --corpus fsc --train-subset train --profile P --augment A
 
 ``runs/<subset>/<row>/seed<k>/eval/metrics.json`` -> {"full"|"10pct": {row: {mean, std, runs}}}
+(+ ``per_speaker`` per row, the seeds' mean per test speaker, where metrics.json has it;
+results.md then adds a table of the full-data rows per test voice).
 """
 import argparse
 import glob
 import json
 import os
+import shlex
 import statistics
+import sys
 
 from ..utils import atomic_write
 
@@ -17,15 +22,40 @@ ROW_NAMES = {"baseline": "speech BERT + DS2", "pt_kd": "+ PT-KD", "ft_kd": "+ FT
 SETTINGS = {"full": "train", "10pct": "train10"}
 
 
+def read_metrics(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{path}: cannot read metrics ({e})") from None
+
+
+def mean_per_speaker(metrics):
+    """``{speaker: {utterances, accuracy, voice}}`` averaged over seeds, from the
+    runs whose metrics.json has per_speaker (evaluated with --manifest-dir)."""
+    by_spk = {}
+    for m in metrics:
+        for spk, row in m.get("per_speaker", {}).items():
+            by_spk.setdefault(spk, []).append(row)
+    return {spk: {"utterances": rows[0]["utterances"], "voice": rows[0]["voice"],
+                  "accuracy": round(statistics.mean(r["accuracy"] for r in rows), 2)}
+            for spk, rows in sorted(by_spk.items())}
+
+
 def collect(runs_dir):
     table = {}
     for setting, subset in SETTINGS.items():
         for row in ROWS:
             files = sorted(glob.glob(os.path.join(runs_dir, subset, row, "seed*", "eval", "metrics.json")))
-            accs = [round(json.load(open(f))["accuracy"], 2) for f in files]
+            metrics = [read_metrics(f) for f in files]
+            accs = [round(m["accuracy"], 2) for m in metrics]
             if accs:
                 std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-                table.setdefault(setting, {})[row] = {"mean": round(statistics.mean(accs), 2), "std": round(std, 2), "runs": accs}
+                cell = {"mean": round(statistics.mean(accs), 2), "std": round(std, 2), "runs": accs}
+                per_speaker = mean_per_speaker(metrics)
+                if per_speaker:
+                    cell["per_speaker"] = per_speaker
+                table.setdefault(setting, {})[row] = cell
     return table
 
 
@@ -37,6 +67,24 @@ def markdown(table):
             r = table.get(setting, {}).get(row)
             cells.append(f"{r['mean']:.2f} ± {r['std']:.2f} (n={len(r['runs'])})" if r else "—")
         lines.append(f"| {ROW_NAMES[row]} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + "\n"
+
+
+def voice_table(table, setting="full"):
+    """Markdown: one row per test voice, one column per grid row of ``setting``;
+    empty when no run recorded per-speaker accuracy."""
+    rows = [r for r in ROWS if "per_speaker" in table.get(setting, {}).get(r, {})]
+    if not rows:
+        return ""
+    cells = {r: table[setting][r]["per_speaker"] for r in rows}
+    speakers = sorted({spk for c in cells.values() for spk in c})
+    lines = [f"\nTest accuracy % per test voice ({setting} training data, mean over seeds):\n",
+             "| voice | speaker | utts | " + " | ".join(ROW_NAMES[r] for r in rows) + " |",
+             "|---|---|---|" + "---|" * len(rows)]
+    for spk in speakers:
+        first = next(c[spk] for c in cells.values() if spk in c)
+        accs = [f"{cells[r][spk]['accuracy']:.2f}" if spk in cells[r] else "—" for r in rows]
+        lines.append(f"| {first['voice'] or '—'} | {spk} | {first['utterances']} | " + " | ".join(accs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -77,7 +125,57 @@ def plot(table, path):
     os.replace(path + ".tmp.png", path)
 
 
+def read_timings(path):
+    """{stage: seconds}; the last run of a stage counts."""
+    timings = {}
+    if os.path.exists(path):
+        for line in open(path):
+            name, _, secs = line.rstrip("\n").rpartition("\t")
+            timings[name] = int(secs)
+    return timings
+
+
+def read_assets(path):
+    assets = {}
+    for line in open(path):
+        key, _, value = line.rstrip("\n").partition("=")
+        assets[key] = shlex.split(value)[0] if value else ""  # written with printf %q
+    return assets
+
+
+def recipe_results(work, corpus, subset, profile, augment):
+    """A corpus recipe's WORK/results.json from WORK/eval/{valid,test}/metrics.json,
+    WORK/assets.env and WORK/timings.tsv; returns it."""
+    metrics = {s: read_metrics(os.path.join(work, "eval", s, "metrics.json")) for s in ("valid", "test")}
+    out = {"corpus": corpus, "train_subset": subset, "profile": profile, "augment": augment, **metrics,
+           "assets": read_assets(os.path.join(work, "assets.env")),
+           "timings_s": read_timings(os.path.join(work, "timings.tsv"))}
+    if "per_speaker" in metrics["test"]:
+        out["test_per_speaker"] = metrics["test"]["per_speaker"]
+    with atomic_write(os.path.join(work, "results.json")) as f:
+        json.dump(out, f, indent=2)
+    return out
+
+
+def recipe_main(argv):
+    p = argparse.ArgumentParser(prog="slu-kd-results recipe",
+                                description="A corpus recipe's results.json; prints one line per test "
+                                "speaker, then `test accuracy: NN.NN` last.")
+    p.add_argument("work")
+    for name in ("corpus", "train_subset", "profile", "augment"):
+        p.add_argument("--" + name.replace("_", "-"), required=True)
+    args = p.parse_args(argv)
+    out = recipe_results(args.work, args.corpus, args.train_subset, args.profile, args.augment)
+    for spk, row in out.get("test_per_speaker", {}).items():
+        voice = f" ({row['voice']})" if row["voice"] else ""
+        print(f"test speaker {spk}{voice}: {row['accuracy']:.2f}% of {row['utterances']}")
+    print(f"test accuracy: {out['test']['accuracy']:.2f}")
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["recipe"]:  # the corpus recipes' results.json (examples/common/stages.sh)
+        return recipe_main(argv[1:])
     p = argparse.ArgumentParser(prog="slu-kd-results", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs_dir")
@@ -89,7 +187,7 @@ def main(argv=None):
         raise SystemExit(f"{args.runs_dir}: no eval/metrics.json found")
     with atomic_write(args.out) as f:
         json.dump(table, f, indent=2)
-    md = markdown(table)
+    md = markdown(table) + voice_table(table)
     if args.timings and os.path.isfile(args.timings):
         md += timings_table(args.timings)
     base = os.path.splitext(args.out)[0]

@@ -2,7 +2,8 @@
 
 Every corpus reader turns its own layout into a list of :class:`Utterance`; this
 module is the single place that checks them and writes the line-aligned files
-``{split}.tsv/.txt/.ltr/.id`` (+ ``.label``) and merges ``labels.json``.  All checks
+``{split}.tsv/.txt/.ltr/.id`` (+ ``.label``, + ``.spk`` when the corpus names its
+speakers) and merges ``labels.json``.  All checks
 run before anything is written, and every file goes through ``atomic_write``, so a
 failed run never leaves a half-written or misaligned split under the final names.
 """
@@ -85,7 +86,20 @@ def _utterance_problems(utt, seen_uids):
         problems.append(f"{_where(utt)}: audio path {utt.path!r} contains a tab or newline")
     if not utt.transcript.split():
         problems.append(f"{_where(utt)}: empty transcript")
+    if utt.speaker is not None and (not utt.speaker or any(c.isspace() for c in utt.speaker)):
+        # {split}.spk holds one token per line: a blank or spaced id would misalign it
+        problems.append(f"{_where(utt)}: speaker id {utt.speaker!r} is empty or has whitespace")
     return problems
+
+
+def _speaker_problems(utts):
+    """A {split}.spk line per utterance or none at all: half-known speakers are an error
+    (a per-speaker score over the known half would look complete and not be)."""
+    known = [u.speaker is not None for u in utts]
+    if any(known) and not all(known):
+        first = next(u for u, k in zip(utts, known) if not k)
+        return [f"some utterances have a speaker and some not, e.g. {_where(first)} has none"]
+    return []
 
 
 def _encode_all(utts, known_labels):
@@ -153,7 +167,7 @@ def _merge_labels(out_dir, results):
 
 def _manifest_lines(good, root):
     """Contents of each per-split file, built in memory so writing is all-or-nothing."""
-    lines = {"tsv": [root], "txt": [], "ltr": [], "id": [], "label": []}
+    lines = {"tsv": [root], "txt": [], "ltr": [], "id": [], "label": [], "spk": []}
     for utt, n, tok in good:
         lines["tsv"].append(f"{os.path.relpath(utt.path, root)}\t{n}")
         lines["txt"].append(" ".join(utt.transcript.split()))
@@ -161,8 +175,11 @@ def _manifest_lines(good, root):
         lines["id"].append(utt.uid)
         if tok is not None:
             lines["label"].append(tok)
-    if not lines["label"]:
-        del lines["label"]
+        if utt.speaker is not None:
+            lines["spk"].append(utt.speaker)
+    for optional in ("label", "spk"):
+        if not lines[optional]:
+            del lines[optional]
     return {ext: "".join(line + "\n" for line in ls) for ext, ls in lines.items()}
 
 
@@ -194,7 +211,7 @@ def check_split(
         raise ValueError(f"check must be one of {AUDIO_CHECKS}, not {check!r}")
     utts = [replace(u, path=os.path.abspath(os.fspath(u.path))) for u in utterances]
     seen = {}
-    problems = [p for u in utts for p in _utterance_problems(u, seen)]
+    problems = [p for u in utts for p in _utterance_problems(u, seen)] + _speaker_problems(utts)
     tokens, label_problems = _encode_all(utts, known_labels)
     if problems or label_problems:
         raise CorpusError(f"split {split!r}: cannot write", problems + label_problems)
@@ -223,7 +240,7 @@ def check_split(
 def _split_files(result):
     """(file name, text) of one split, and names an older run may have left behind."""
     files = {f"{result.split}.{ext}": text for ext, text in result.contents.items()}
-    stale = [] if "label" in result.contents else [f"{result.split}.label"]
+    stale = [f"{result.split}.{ext}" for ext in ("label", "spk") if ext not in result.contents]
     skipped_name = f"{result.split}.skipped.tsv"
     if result.skipped:
         files[skipped_name] = "".join(f"{p}\t{r}\n" for p, r in result.skipped)
@@ -232,13 +249,17 @@ def _split_files(result):
     return files, stale
 
 
-def write_splits(out_dir, results):
+def write_splits(out_dir, results, extra_files=None, stale_files=()):
     """Write checked splits: every file goes to ``.tmp`` first and is renamed only once
-    all of them were written, so a failure leaves no split half-written."""
+    all of them were written, so a failure leaves no split half-written.
+    ``extra_files`` ({name: text}) are written the same way (e.g. speakers.tsv);
+    ``stale_files`` are names to remove after writing, like a split's stale files."""
     labels = _merge_labels(out_dir, results) if any(r.slots_by_token for r in results) else None
     os.makedirs(out_dir, exist_ok=True)
-    stale = []
+    stale = list(stale_files)
     with contextlib.ExitStack() as stack:
+        for name, text in (extra_files or {}).items():
+            stack.enter_context(atomic_write(os.path.join(out_dir, name))).write(text)
         if labels is not None:
             f = stack.enter_context(atomic_write(os.path.join(out_dir, LABELS_JSON)))
             json.dump(labels, f, indent=1, ensure_ascii=False)

@@ -12,8 +12,9 @@ match none, or match utterances of two intents, are reported, never guessed.
 There is no official split.  :func:`split_speakers` makes a reproducible one BY
 SPEAKER (so test speakers are unseen, as in FSC): the sorted worker ids are shuffled
 with ``random.Random(seed)`` and cut in order into train/valid/test by
-``fractions`` (default 0.8/0.1/0.1 of the speakers, seed 0); valid and test get at
-least one speaker each when there are 3 or more.  Utterance counts per split
+``fractions`` (default 0.8/0.1/0.1 of the speakers, seed 0).  Valid and test get at
+least two speakers each when there are 6 or more (one each from 3 to 5): a test split
+of one voice would score that voice, not unseen voices.  Utterance counts per split
 therefore follow the speakers and are only roughly 80/10/10.
 """
 import json
@@ -75,16 +76,22 @@ def _read_recording(metadata_json, key, entry):
         ) from None
 
 
+def held_out_minimum(n_speakers):
+    """Fewest speakers valid and test each get: 2 from 6 speakers on (so the test score
+    is over several unseen voices), 1 from 3, none below (train needs someone)."""
+    return 2 if n_speakers >= 6 else 1 if n_speakers >= 3 else 0
+
+
 def split_speakers(speakers, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED):
-    """``{speaker: split}``: shuffled (seeded) sorted speakers cut by ``fractions``."""
+    """``{speaker: split}``: shuffled (seeded) sorted speakers cut by ``fractions``,
+    valid and test raised to :func:`held_out_minimum` speakers each."""
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
         raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, not {fractions}")
     order = sorted(set(speakers))
     random.Random(seed).shuffle(order)
     n = len(order)
-    n_valid, n_test = (round(f * n) for f in fractions[1:])
-    if n >= 3:
-        n_valid, n_test = max(1, n_valid), max(1, n_test)
+    least = held_out_minimum(n)
+    n_valid, n_test = (max(least, round(f * n)) for f in fractions[1:])
     n_test = min(n_test, n - n_valid)  # rounding up both must not overdraw
     n_train = n - n_valid - n_test
     cut = {s: "train" for s in order[:n_train]}
