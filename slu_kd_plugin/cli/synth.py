@@ -1,4 +1,4 @@
-"""slu-kd-synth: generate the offline synthetic corpora (TTS with espeak-ng and flite).
+"""slu-kd-synth: generate the offline synthetic corpora (TTS with espeak-ng, flite, festival).
 
     slu-kd-synth fsc OUT --speakers 30 --utts-per-speaker 60 --valid-speakers 5 \\
         --test-speakers 5 --seed 1
@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated NAME=WEIGHT; utterances and speakers are "
                             "shared out by weight, each split with its own speakers")
     libri.add_argument("--utts-per-chapter", type=int, default=25)
+    libri.add_argument("--voices", choices=("espeak", "wide"), default="espeak",
+                       help="espeak: espeak-ng voices only; wide: espeak-ng, flite and festival "
+                            "voices of the held-out plan's training side (never a test voice)")
     return parser
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..utils import atomic_write
 from .tts import SAMPLE_RATE, Job, output_is_current, render, write_stamp
-from .voices import DEFAULT_POOL_SIZE, Speaker, speaker_pool
+from .voices import DEFAULT_POOL_SIZE, Speaker, held_out_pool, speaker_pool
 
 W = str.split  # vocabulary lists are written as one string each to keep them compact
 PEOPLE = W("mary john anna peter thomas margaret william lucy henry alice george "
@@ -126,6 +126,9 @@ class LibriSynthConfig:
     splits: str = "train-clean-100=0.9,dev-clean=0.1"  # name=weight, comma-separated
     seed: int = 1
     utts_per_chapter: int = 25
+    # "espeak": espeak-ng voices only; "wide": every training timbre of the held-out voice
+    # plan (espeak-ng, flite, festival diphone; never a held-out test voice)
+    voices: str = "espeak"
 
     def split_weights(self) -> List[Tuple[str, float]]:
         try:
@@ -162,8 +165,13 @@ def plan(cfg: LibriSynthConfig) -> List[Utterance]:
     pairs = cfg.split_weights()
     weights = [w for _, w in pairs]
     rng = random.Random(f"librispeech:{cfg.seed}")
-    voices = speaker_pool(cfg.seed, max(DEFAULT_POOL_SIZE, cfg.speakers), salt="librispeech")
-    voices = rng.sample(voices, cfg.speakers)
+    if cfg.voices == "wide":
+        voices, _ = held_out_pool(cfg.seed, cfg.speakers, 0, salt="librispeech")
+    elif cfg.voices == "espeak":
+        voices = speaker_pool(cfg.seed, max(DEFAULT_POOL_SIZE, cfg.speakers), salt="librispeech")
+        voices = rng.sample(voices, cfg.speakers)
+    else:
+        raise ValueError(f"--voices must be espeak or wide, not {cfg.voices!r}")
     spk_ids = rng.sample(range(10, 9000), cfg.speakers)        # LibriSpeech-like numbers
     chapter_ids = iter(rng.sample(range(100, 300000), cfg.utterances))
     texts = iter(sentences(cfg.utterances, cfg.seed))
