@@ -148,3 +148,43 @@ def test_librispeech_deterministic(libri_root, tmp_path):
     files = _files(libri_root)
     assert files == _files(other)
     assert not filecmp.cmpfiles(libri_root, other, files, shallow=False)[1]
+
+
+def _heard_and_unheard(cfg):
+    from slu_kd_plugin.synth.fsc_like import plan
+    utts = plan(cfg)
+    return ({u.speaker for u in utts if u.split != "test"}, {u.speaker for u in utts if u.split == "test"})
+
+
+def test_held_out_plan_never_trains_on_a_test_voice_kind():
+    """Every test voice is of an engine/gender pair or an espeak-ng accent that neither
+    training nor valid ever has; training still hears all three engines."""
+    heard, unheard = _heard_and_unheard(FscSynthConfig(speakers=30, utts_per_speaker=2, valid_speakers=4,
+                                                       test_speakers=6, seed=5, voices="held-out"))
+    assert len(unheard) == 6 and {s.engine for s in heard} == {"espeak-ng", "flite", "festival"}
+    kinds = {(s.family, s.gender) for s in heard}
+    accents = {s.voice for s in heard if s.engine == "espeak-ng"}
+    for spk in unheard:
+        new_kind = (spk.family, spk.gender) not in kinds
+        new_accent = spk.engine == "espeak-ng" and spk.voice not in accents
+        assert new_kind or new_accent, spk
+    assert {s.family for s in unheard} >= {"flite", "festival-hts", "espeak-ng"}
+
+
+def test_wide_paired_corpus_never_uses_a_test_voice():
+    from slu_kd_plugin.synth.librispeech_like import plan
+    from slu_kd_plugin.synth.voices import TEST_TIMBRES
+    voices = {u.speaker for u in plan(LibriSynthConfig(utterances=60, speakers=30, seed=2, voices="wide"))}
+    assert {v.engine for v in voices} == {"espeak-ng", "flite", "festival"}
+    assert not {(v.engine, v.voice, v.variant) for v in voices} & set(TEST_TIMBRES)
+
+
+def test_speakers_file_names_every_speaker(tmp_path):
+    cfg = FscSynthConfig(speakers=3, utts_per_speaker=1, valid_speakers=1, test_speakers=1, seed=4,
+                         voices="held-out")
+    write_fsc(str(tmp_path), cfg, n_jobs=1, progress=False)
+    lines = [line.split("\t") for line in (tmp_path / "speakers.tsv").read_text().splitlines()]
+    ids = {r["speakerId"] for s in ("train", "valid", "test") for r in _rows(str(tmp_path), s)}
+    assert {spk for spk, _ in lines} == ids
+    test_voice = [v for _, v in lines if v.endswith(", test)")]
+    assert len(test_voice) == 1 and test_voice[0].startswith("flite:slt")
