@@ -101,3 +101,35 @@ def save_published_roberta(path, dict_path, seed=0, **sizes):
     with pickled_as_old_fairseq_meters():
         torch.save(state, path, _use_new_zipfile_serialization=False)
     return model
+
+
+def make_text_model(model_dir, texts, gpt2_dir=None, seed=0, **sizes):
+    """roberta.base in miniature: DIR/model.pt + DIR/dict.txt, and encoder.json + vocab.bpe
+    in ``gpt2_dir`` (default DIR; roberta.base's archive has them elsewhere).  The dict
+    holds every GPT-2 id (as roberta.base's does), counted on ``texts``, as fairseq-preprocess
+    writes it; returns (model.pt, encoder.json, vocab.bpe)."""
+    from fairseq.data.encoders.gpt2_bpe_utils import get_encoder
+
+    model_dir = Path(model_dir)
+    # 256 bytes + 61 merges + 4 specials = 321 entries: fairseq pads with 7 madeupwords
+    encoder_json, vocab_bpe = write_gpt2_files(texts, gpt2_dir or model_dir, n_merges=61)
+    bpe = get_encoder(str(encoder_json), str(vocab_bpe))
+    ids = sorted(json.loads(Path(encoder_json).read_text()).values())
+    lines = [" ".join(map(str, bpe.encode(t))) for t in texts] + [" ".join(map(str, ids))]
+    dict_path = preprocess_dict(lines, model_dir / "preprocess")
+    (model_dir / "dict.txt").write_text(dict_path.read_text())
+    sizes = {"max_positions": 128, **sizes}
+    save_published_roberta(model_dir / "model.pt", model_dir / "dict.txt", seed=seed, **sizes)
+    return model_dir / "model.pt", encoder_json, vocab_bpe
+
+
+def make_bert_kmeans(model_dir, unit_symbols, seed=0, **sizes):
+    """bert_kmeans in miniature: DIR/model.pt + DIR/dict.txt over the vq-wav2vec units
+    ``unit_symbols`` (more frequent first), as fairseq-preprocess writes it."""
+    model_dir = Path(model_dir)
+    lines = [" ".join(unit_symbols[: len(unit_symbols) - i]) for i in range(len(unit_symbols))]
+    dict_path = preprocess_dict(lines, model_dir / "preprocess")
+    (model_dir / "dict.txt").write_text(dict_path.read_text())
+    sizes = {"max_positions": 512, **sizes}
+    save_published_roberta(model_dir / "model.pt", model_dir / "dict.txt", seed=seed, **sizes)
+    return model_dir / "model.pt"
