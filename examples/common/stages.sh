@@ -258,7 +258,7 @@ TEXT_ENCODER_ARGS=()
 text_encoder_args() {
   case ${TEXT_ENCODER:-} in
     gpt2) TEXT_ENCODER_ARGS=(--text-encoder gpt2 --gpt2-encoder-json "$GPT2_ENCODER_JSON"
-                             --gpt2-vocab-bpe "$GPT2_VOCAB_BPE" --text-dict "$TEXT_DICT");;
+                             --gpt2-vocab-bpe "$GPT2_VOCAB_BPE" --text-dict "$TEXT_DICT" --text-case "${TEXT_CASE:-lower}");;
     spm) TEXT_ENCODER_ARGS=(--spm-model "$SPM_MODEL")
          if [ -n "${TEXT_DICT:-}" ]; then TEXT_ENCODER_ARGS+=(--text-dict "$TEXT_DICT"); fi;;
     *) echo "no text encoder recorded in $WORK/assets.env" >&2; return 1;;

@@ -56,6 +56,8 @@ case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or trai
 [ -f "$CORPUS/dataset.json" ] && [ -f "$CORPUS/speech_corpus/metadata.json" ] || \
   usage_error "$CORPUS: no dataset.json and speech_corpus/metadata.json (not a SNIPS smart-lights root)"
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
+[ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
+  usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
 check_options; check_units; recipe_profile "$PROFILE"
 AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
