@@ -2,6 +2,9 @@
 import filecmp
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,3 +212,35 @@ def test_bad_settings_are_refused(manifests, tmp_path):
         with pytest.raises(SystemExit):
             _run(man, *args)
     assert not list(man.glob("train_aug*"))
+
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE_ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore",
+                  PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def _recipe(args):
+    return subprocess.run(["bash", str(REPO / "examples/fsc/run.sh"), *map(str, args)],
+                          capture_output=True, text=True, env=RECIPE_ENV)
+
+
+def test_recipe_refuses_an_unknown_augmentation(manifests, tmp_path):
+    res = _recipe([manifests.parent / "corpus", tmp_path / "w", "--stage", "1", "--augment-audio", "speed,chorus"])
+    assert res.returncode == 2 and "--augment-audio takes" in res.stderr and "'speed,chorus'" in res.stderr
+
+
+@pytest.mark.slow
+def test_recipe_trains_on_the_augmented_subset(manifests, tmp_path):
+    """fsc/run.sh stages 0-3 with --augment-audio speed: the quantizer, units and data-bin
+    all have SUBSET_aug (originals + 0.9 and 1.1 copies)."""
+    work = tmp_path / "w"
+    res = _recipe([manifests.parent / "corpus", work, "--profile", "debug", "--stop-stage", "3",
+                   "--augment-audio", "speed", "--allow-unseen-labels"])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    m = work / "manifests"
+    n = len(_lines(m, "train", "id"))
+    assert len(_lines(m, "train_aug", "units")) == 3 * n
+    assert _lines(m, "train_aug", "id")[n:n + 2] == [f"{_lines(m, 'train', 'id')[0]}-sp{f}" for f in ("0.9", "1.1")]
+    for stream in ("units", "input0", "label", "ltr"):
+        assert (work / "data-bin" / stream / "train_aug.bin").is_file(), stream
+    assert "audio augmentation" in (work / "timings.tsv").read_text()
