@@ -29,6 +29,7 @@ import logging
 import math
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
@@ -351,6 +352,7 @@ def copy_filename(uid, copy_name):
 class Job:
     src: str
     uid: str
+    where: str  # manifest line, for errors
     outputs: tuple  # ((CopySpec, absolute out path), ...)
 
 
@@ -362,7 +364,10 @@ def _run_job(job, cfg):
             lengths.append(sf.info(out).frames)
             continue
         if wav is None:
-            wav = read_audio(job.src)
+            try:  # the header was checked, but the data can still be corrupt
+                wav = read_audio(job.src)
+            except AudioError as e:
+                raise AugmentError(f"{job.where}: {e}; the split was not written") from None
         pcm = to_pcm16(apply_copy(wav, copy, cfg, job.uid))
         os.makedirs(os.path.dirname(out), exist_ok=True)
         atomic_save_bytes(out, lambda tmp: sf.write(tmp, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
@@ -418,7 +423,7 @@ class AugmentResult:
     wall_s: float
 
 
-def _split_contents(utts, exts, jobs, lengths, plan):
+def _split_contents(utts, exts, jobs, lengths):
     """Text of every file of the new split: originals first, then the copies."""
     entries = [(u.path, u.n_samples, u.lines) for u in utts]
     for u, job, lens in zip(utts, jobs, lengths):
@@ -452,8 +457,6 @@ def write_split_files(manifest_dir, out_split, contents):
 def augment_split(manifest_dir, split, cfg, out_split=None, audio_dir=None, n_jobs=1, progress=True):
     """Write the perturbed copies of ``split`` and the split ``out_split`` (originals +
     copies).  Every input is checked before anything is written."""
-    import time
-
     cfg.check()
     out_split = out_split or f"{split}_aug"
     if out_split == split:
@@ -462,9 +465,11 @@ def augment_split(manifest_dir, split, cfg, out_split=None, audio_dir=None, n_jo
     if not utts:
         raise AugmentError(f"{os.path.join(manifest_dir, split + '.tsv')}: no utterances")
     check_audio(utts, progress)
-    base = os.path.abspath(os.path.join(audio_dir or os.path.join(manifest_dir, "audio", out_split), cfg.digest()))
+    # one directory per settings hash: a rerun may keep only files made with these settings
+    audio_dir = audio_dir or os.path.join(manifest_dir, "audio", out_split)
+    base = os.path.abspath(os.path.join(audio_dir, cfg.digest()))
     plan = copy_plan(cfg)
-    jobs = [Job(u.path, u.lines["id"], tuple((c, os.path.join(base, copy_filename(u.lines["id"], c.name)))
+    jobs = [Job(u.path, u.lines["id"], u.where, tuple((c, os.path.join(base, copy_filename(u.lines["id"], c.name)))
                                               for c in plan)) for u in utts]
     t0 = time.perf_counter()
     todo = [sum(not os.path.isfile(out) for _, out in j.outputs) for j in jobs]
@@ -473,7 +478,7 @@ def augment_split(manifest_dir, split, cfg, out_split=None, audio_dir=None, n_jo
         json.dump({"algo_version": ALGO_VERSION, **dataclasses.asdict(cfg)}, f, indent=1)
     lengths = generate(jobs, cfg, n_jobs, progress)
     wall = time.perf_counter() - t0
-    write_split_files(manifest_dir, out_split, _split_contents(utts, exts, jobs, lengths, plan))
+    write_split_files(manifest_dir, out_split, _split_contents(utts, exts, jobs, lengths))
     # speed unit: seconds of source audio turned into one copy, per wall-clock second
     audio_s = sum(u.n_samples * k for u, k in zip(utts, todo)) / SAMPLE_RATE
     logger.info("%s: %d utterances + %d copies (%d written now) in %s",
