@@ -46,7 +46,7 @@ def get_parser():
                    help="comma list of speed (0.9,1.1), pitch (-2,2 semitones), vtlp (0.9,1.1), "
                         "noise (10:30 dB), reverb (0.2:0.6 s) or none; the options below override")
     p.add_argument("--speed", type=_floats, default=None, help="speed factors, e.g. 0.9,1.1")
-    p.add_argument("--pitch", type=_floats, default=None, help="pitch shifts in semitones, e.g. -2,2")
+    p.add_argument("--pitch", type=_floats, default=None, help="pitch shifts in semitones, e.g. --pitch=-2,2 (with =: argparse takes -2,2 for an option)")
     p.add_argument("--vtlp", type=_floats, default=None,
                    help="formant (vocal-tract-length) warp factors, e.g. 0.9,1.1 (>1: higher formants)")
     p.add_argument("--noise-snr", type=_range, default=None, help="additive noise, SNR range LOW:HIGH dB")
