@@ -43,6 +43,7 @@ setup(
             "slu-kd-package=slu_kd_plugin.cli.package:main",
             "slu-kd-predict=slu_kd_plugin.cli.predict:main",
             "slu-kd-export=slu_kd_plugin.cli.export:main",
+            "slu-kd-augment=slu_kd_plugin.cli.augment:main",
         ]
     },
 )

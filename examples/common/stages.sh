@@ -240,6 +240,29 @@ featurize() {
   done
 }
 
+# augment_audio MANIFEST SUBSET SPEC: --augment-audio.  SPEC none: nothing.  Else a comma
+# list of slu-kd-augment presets (speed | pitch | vtlp | noise | reverb): at stage 0 it writes
+# SUBSET_aug (SUBSET + perturbed copies).  Sets TRAIN_SPLIT (the split the later stages
+# train on) and AUG_SPLITS (the extra split to featurize and binarize, or none).
+AUG_SPLITS=()
+augment_audio() {
+  local m=$1 sub=$2 spec=$3 part
+  TRAIN_SPLIT=$sub; AUG_SPLITS=()
+  for part in ${spec//,/ }; do
+    case $part in speed|pitch|vtlp|noise|reverb|none) ;;
+      *) usage_error "--augment-audio takes a comma list of speed, pitch, vtlp, noise, reverb, or none; not '$spec'";;
+    esac
+  done
+  [ -z "${spec//none/}" ] && return 0
+  TRAIN_SPLIT=${sub}_aug; AUG_SPLITS=("$TRAIN_SPLIT")
+  if stage 0; then
+    # python -m, not the slu-kd-augment script: works in a venv installed before the script existed
+    python -m slu_kd_plugin.cli.augment "$m" --split "$sub" --out-split "$TRAIN_SPLIT" --preset "$spec" --seed 1 \
+      --jobs "${NJ:-1}" --no-progress
+    timer_lap "audio augmentation"
+  fi
+}
+
 # seen_units_dict MANIFEST SPLIT: MANIFEST/dict.units.txt <- the units SPLIT uses, most
 # frequent first (vq-wav2vec can emit 320 x 320 pairs; a model needs rows for the few used)
 seen_units_dict() {
@@ -334,7 +357,7 @@ augment_args() {
 # DS2 initialised from AM-PT, data augmentation as AUGMENT says -> CK/slu
 train_slu() {
   need_assets PT_KD AM_PT AM_DS2_ARCH UNITS_MAX_POS
-  local epochs=$FT_EPOCHS_FULL; [ "$2" = train ] || epochs=$FT_EPOCHS_10PCT
+  local epochs=$FT_EPOCHS_FULL; [ "${2%_aug}" = train ] || epochs=$FT_EPOCHS_10PCT
   augment_args "$AUGMENT"
   train "$CK/slu" "$1" --task slu_finetuning --arch slu_ds2 $AM_DS2_ARCH \
     --speech-bert-path "$PT_KD" --am-path "$AM_PT" --criterion slu_kd --teacher-path "$CK/teacher/checkpoint_best.pt" \
