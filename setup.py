@@ -45,7 +45,6 @@ setup(
             "slu-kd-predict=slu_kd_plugin.cli.predict:main",
             "slu-kd-export=slu_kd_plugin.cli.export:main",
             "slu-kd-train=slu_kd_plugin.cli.train:main",
-            "slu-kd-validate=slu_kd_plugin.cli.validate:main",
             "slu-kd-curves=slu_kd_plugin.cli.curves:main",
         ]
     },

@@ -1,14 +1,13 @@
-"""slu-kd-train / slu-kd-validate: fairseq-train / fairseq-validate with a thread
-setting and CPU workers under torchrun.
+"""slu-kd-train: fairseq-train with a thread setting and CPU workers under torchrun.
 
     slu-kd-train [--threads N] DATA --user-dir slu_kd_plugin ...        # one process
     torchrun --nproc_per_node 2 -m slu_kd_plugin.cli.train [--threads N] DATA --cpu ...
     torchrun --nnodes 2 --node_rank R --master_addr HOST --master_port 29500 \\
         --nproc_per_node 8 -m slu_kd_plugin.cli.train DATA ...          # GPUs, two machines
 
-    torchrun --nproc_per_node 2 -m slu_kd_plugin.cli.validate DATA --cpu --path CKPT ...
-
-Everything but ``--threads`` goes to fairseq-train (fairseq-validate) unchanged.
+Everything but ``--threads`` goes to fairseq-train unchanged. (fairseq-validate is not
+wrapped: on CPU workers its distributed path fails inside fairseq; validation inside
+training pools over workers.)
 
 ``--threads N`` (default: $SLU_KD_THREADS, else torch's choice) fixes torch's intra-op
 pool of this process (and of every torchrun worker) to N threads. torch's default is
@@ -84,7 +83,19 @@ def launch(prog, cli_main, argv=None):
     # printed by every worker (fairseq silences the logging of ranks > 0)
     print(f"{prog}: rank {rank}: {torch.get_num_threads()} torch threads", file=sys.stderr, flush=True)
     sys.argv = [prog, *argv]
+    fairseq_log_format()
     cli_main()
+
+
+def fairseq_log_format():
+    """The log lines fairseq-train/-validate write (``date | INFO | name | message``), at
+    INFO. fairseq_cli sets them up before importing fairseq, but some fairseq modules the
+    plugin imports call logging.basicConfig(level=DEBUG) first, which then wins."""
+    import logging
+
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S", level=os.environ.get("LOGLEVEL", "INFO").upper(),
+                        stream=sys.stdout, force=True)
 
 
 def main(argv=None):

@@ -94,11 +94,18 @@ class AverageBatchNormStatsMixin:
     """
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
-        if distributed_world() > 1:
-            if getattr(self, "_bn_before", None) is None:
-                self._bn_before, self._bn_steps = batchnorm_state(model), 0
+        if distributed_world() == 1:
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        if getattr(self, "_bn_before", None) is None:
+            self._bn_before, self._bn_steps = batchnorm_state(model), 0
+        if not ignore_grad:
             self._bn_steps += 1
-        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        # fairseq's dummy batch (a worker out of batches) must not move the statistics
+        kept = batchnorm_state(model)
+        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        restore_batchnorm_state(model, kept)
+        return out
 
     def optimizer_step(self, optimizer, model, update_num):
         super().optimizer_step(optimizer, model, update_num)
@@ -125,25 +132,36 @@ def batchnorm_state(model):
             for m in batchnorms(model)]
 
 
+def restore_batchnorm_state(model, state):
+    for module, (mean, var, count) in zip(batchnorms(model), state):
+        module.running_mean.copy_(mean)
+        module.running_var.copy_(var)
+        module.num_batches_tracked.copy_(count)
+
+
 def chain_batchnorm_stats(model, before, steps):
-    """m = a^W m0 + sum_r a^(W-1-r) (m_r - a m0), a = (1 - momentum)^steps: worker r's
-    moving-average steps applied after those of workers 0..r-1."""
+    """Worker r's moving-average steps applied after those of workers 0..r-1: with
+    a_r = (1 - momentum)^(steps of worker r) and m0 the statistics before the update,
+    m = (prod_r a_r) m0 + sum_r (prod_{s>r} a_s) (m_r - a_r m0)."""
+    import torch
     import torch.distributed as dist
 
     world, rank = dist.get_world_size(), dist.get_rank()
+    counts = torch.zeros(world, dtype=torch.float64)
+    counts[rank] = steps
+    dist.all_reduce(counts)
     for module, (mean0, var0, count0) in zip(batchnorms(model), before):
-        if module.momentum is None:  # cumulative average: a plain mean over the workers
-            a = 1.0
-        else:
-            a = (1.0 - module.momentum) ** steps
+        # momentum None (cumulative average) has no such closed form: a plain mean
+        decay = torch.ones(world, dtype=torch.float64) if module.momentum is None else (1.0 - module.momentum) ** counts
+        later = torch.cat([decay.flip(0).cumprod(0).flip(0)[1:], decay.new_ones(1)])  # prod_{s>r} a_s
         for buf, start in ((module.running_mean, mean0), (module.running_var, var0)):
             if module.momentum is None:
                 dist.all_reduce(buf)
                 buf.div_(world)
                 continue
-            mine = (buf - a * start) * a ** (world - 1 - rank)
+            mine = (buf - float(decay[rank]) * start) * float(later[rank])
             dist.all_reduce(mine)
-            buf.copy_(start * a ** world + mine)
+            buf.copy_(start * float(decay.prod()) + mine)
         grown = module.num_batches_tracked - count0
         dist.all_reduce(grown)
         module.num_batches_tracked.copy_(count0 + grown)
