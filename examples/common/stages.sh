@@ -11,19 +11,29 @@ timer_lap() {
   echo "== $1: $((now - TL)) s (total $((now - T0)) s)"; TL=$now
 }
 
-# train SAVE_DIR DATA FAIRSEQ_ARGS... : fairseq-train on CPU (or the GPU when there is
-# one); a finished run is skipped, an interrupted one resumes from checkpoint_last.pt
+# train SAVE_DIR DATA FAIRSEQ_ARGS... : fairseq-train (through slu-kd-train, which logs
+# the thread count) on CPU (or the GPU when there is one); a finished run is skipped, an
+# interrupted one resumes from checkpoint_last.pt.
+# TensorBoard logs go to SAVE_DIR/tensorboard, the training curves to SAVE_DIR/curves.png.
+# Threads per run: SLU_KD_THREADS, else the caller's OMP_NUM_THREADS (side_by_side and
+# run_grid split the cores), else all cores; OpenMP threads wait passively
+# (OMP_WAIT_POLICY=PASSIVE) so a run beside other jobs does not spin against them
+# (README: "A shared machine").
 train() {
   local save=$1 data=$2; shift 2
   if [ -f "$save/.done" ]; then echo "   $(basename "$save"): done before, kept"; return 0; fi
   mkdir -p "$save"
   local device="--cpu"; python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null && device=""
-  if ! fairseq-train "$data" --user-dir "$ROOT/slu_kd_plugin" $device --save-dir "$save" \
+  local threads=${SLU_KD_THREADS:-${OMP_NUM_THREADS:-$(nproc)}}
+  if ! OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} \
+      python -m slu_kd_plugin.cli.train "$data" --user-dir "$ROOT/slu_kd_plugin" $device --save-dir "$save" \
       --optimizer adam --no-epoch-checkpoints --log-format simple --log-interval 50 \
-      --num-workers 0 "$@" > "$save/train.log" 2>&1; then
+      --tensorboard-logdir "$save/tensorboard" --num-workers 0 "$@" > "$save/train.log" 2>&1; then
     echo "fairseq-train failed for $save; last lines of $save/train.log:" >&2
     tail -25 "$save/train.log" >&2; return 1
   fi
+  python -m slu_kd_plugin.cli.curves "$save/train.log" --out "$save/curves.png" >/dev/null 2>&1 \
+    || echo "   (no training curves for $save)"
   touch "$save/.done"
 }
 
