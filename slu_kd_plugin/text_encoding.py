@@ -3,7 +3,8 @@
 * ``spm``: a sentencepiece model trained here on lower-cased transcripts (the offline
   default, for a text model trained from scratch);
 * ``gpt2``: fairseq RoBERTa's GPT-2 BPE from local ``encoder.json`` / ``vocab.bpe``
-  files (no download), with roberta.base's ``dict.txt`` as the text dictionary.
+  files (no download), with roberta.base's ``dict.txt`` as the text dictionary;
+  lower-cased first by default (the paper's choice), or as written (``--text-case keep``).
 """
 import os
 
@@ -45,13 +46,17 @@ def train_spm(text_files, model_prefix, vocab_size):
 
 
 class Gpt2Encoder:
-    def __init__(self, encoder_json, vocab_bpe):
+    """GPT-2 BPE ids of a transcript.  ``lowercase``: lower-case it first, as the paper did
+    (its transcripts were LibriSpeech's upper-case ones); roberta.base itself is cased."""
+
+    def __init__(self, encoder_json, vocab_bpe, lowercase=True):
         from fairseq.data.encoders.gpt2_bpe_utils import get_encoder
 
         for path in (encoder_json, vocab_bpe):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{path}: GPT-2 BPE file not found (it cannot be downloaded here)")
         self.bpe = get_encoder(encoder_json, vocab_bpe)
+        self.lowercase = lowercase
 
     def encode(self, text):
-        return " ".join(map(str, self.bpe.encode(text.lower())))
+        return " ".join(map(str, self.bpe.encode(text.lower() if self.lowercase else text)))

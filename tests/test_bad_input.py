@@ -280,9 +280,16 @@ def test_units_file_with_tokens_not_in_the_dictionary(corpus, tmp_path, capsys):
     # a vq-wav2vec dictionary cut to the units seen in training: unseen units become <unk>
     (manifests / "dict.units.txt").write_text("0-1 5\n0-2 3\n")
     for split in ("train", "valid"):
-        (manifests / f"{split}.units").write_text("0-1 0-2\n" * 6 + "0-1 7-7\n")
+        (manifests / f"{split}.units").write_text("0-1 0-2\n" * 6 + "0-1 7-7 7-7 8-8\n")
     binarize.main(binarize_args(manifests, dest, "--streams", "units"))
-    assert "1 vq-wav2vec unit(s) not in" in capsys.readouterr().out
+    # tokens, not distinct units per line, and their share: what fairseq-preprocess made <unk>
+    out = capsys.readouterr().out
+    assert (f"{manifests / 'valid.units'}: 3 of 16 unit tokens (18.75%) become <unk>: 2 distinct "
+            f"vq-wav2vec units not in {manifests / 'dict.units.txt'}") in out
+    from fairseq.data import Dictionary, data_utils
+    units_dict = Dictionary.load(str(dest / "units" / "dict.txt"))
+    valid = data_utils.load_indexed_dataset(str(dest / "units" / "valid"), units_dict)
+    assert sum(int((valid[i] == units_dict.unk()).sum()) for i in range(len(valid))) == 3
     assert listing(dest) == ["units/dict.txt", "units/train.bin", "units/train.idx",
                              "units/valid.bin", "units/valid.idx"]
 
@@ -341,8 +348,8 @@ def test_speech_bert_unit_dictionary_does_not_match_the_quantizer(corpus, data, 
     shutil.copytree(other, other_data / "units")
     for ckpt, data_bin, quantizer, message in [
         (ckpts["slu"], data, quantizer20,
-         f"{quantizer20}: the mfcc_kmeans quantizer has 20 units but {data / 'units' / 'dict.txt'} has 12 "
-         "that do not match them (e.g. '12' only in the quantizer): the units were made with another quantizer"),
+         f"{quantizer20}: the mfcc_kmeans quantizer has 20 units and {data / 'units' / 'dict.txt'} has 12; "
+         "8 do not match (e.g. '12' only in the quantizer): the units were made with another quantizer"),
         (ckpts["slu"], other_data, os.path.join(corpus, "quantizer.pt"),
          f"{ckpts['slu']}: 17 token embeddings (12 symbols + 5 special), but "
          f"{other_data / 'units' / 'dict.txt'} has 25 (20 symbols + 5 special)"),
@@ -360,7 +367,7 @@ def test_speech_bert_unit_dictionary_does_not_match_the_quantizer(corpus, data, 
         predict.main([str(swapped), os.path.join(corpus, "wavs", "tone220.wav")])
     out, err = capsys.readouterr()
     assert e.value.code == 2 and out == ""
-    assert f"{swapped / 'quantizer.pt'}: the mfcc_kmeans quantizer has 20 units but {swapped / 'units' / 'dict.txt'}" in err
+    assert f"{swapped / 'quantizer.pt'}: the mfcc_kmeans quantizer has 20 units and {swapped / 'units' / 'dict.txt'}" in err
 
 
 def test_checkpoint_of_another_stage(corpus, data, ckpts, capsys):

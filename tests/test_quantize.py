@@ -303,3 +303,23 @@ def test_not_a_quantizer(tmp_path):
         load_quantizer(str(tmp_path / "other.pt"))
     with pytest.raises(QuantizerError, match="missing.pt: quantizer file not found"):
         load_quantizer(str(tmp_path / "missing.pt"))
+
+
+def test_unit_dictionary_as_fairseq_preprocess_writes_it(vq_file, tmp_path):
+    """bert_kmeans' dict.txt (any dictionary fairseq-preprocess writes) ends with
+    ``madeupwordNNNN 0`` padding: those are not units, and the dictionary fits its quantizer."""
+    from fairseq.data import Dictionary
+
+    from published import preprocess_dict
+    from slu_kd_plugin.quantize import check_unit_dictionary
+
+    q = load_quantizer(vq_file)
+    seen = q.symbols()[:41]  # 4 specials + 41 units: fairseq pads with 3 entries to 48
+    dict_path = preprocess_dict([" ".join(seen[: i + 1]) for i in range(len(seen))], tmp_path / "units")
+    lines = dict_path.read_text().splitlines()
+    assert lines[-3:] == ["madeupword0000 0", "madeupword0001 0", "madeupword0002 0"]
+    check_unit_dictionary(q, Dictionary.load(str(dict_path)), dict_path)
+    # a unit the quantizer cannot emit is still refused, by name
+    dict_path.write_text("\n".join(lines[:-3] + ["9-99 1"] + lines[-3:]) + "\n")
+    with pytest.raises(QuantizerError, match=r"'9-99' only in the dictionary"):
+        check_unit_dictionary(q, Dictionary.load(str(dict_path)), dict_path)

@@ -11,19 +11,29 @@ timer_lap() {
   echo "== $1: $((now - TL)) s (total $((now - T0)) s)"; TL=$now
 }
 
-# train SAVE_DIR DATA FAIRSEQ_ARGS... : fairseq-train on CPU (or the GPU when there is
-# one); a finished run is skipped, an interrupted one resumes from checkpoint_last.pt
+# train SAVE_DIR DATA FAIRSEQ_ARGS... : fairseq-train (through slu-kd-train, which logs
+# the thread count) on CPU (or the GPU when there is one); a finished run is skipped, an
+# interrupted one resumes from checkpoint_last.pt.
+# TensorBoard logs go to SAVE_DIR/tensorboard, the training curves to SAVE_DIR/curves.png.
+# Threads per run: SLU_KD_THREADS, else the caller's OMP_NUM_THREADS (side_by_side and
+# run_grid split the cores), else all cores; OpenMP threads wait passively
+# (OMP_WAIT_POLICY=PASSIVE) so a run beside other jobs does not spin against them
+# (README: "A shared machine").
 train() {
   local save=$1 data=$2; shift 2
   if [ -f "$save/.done" ]; then echo "   $(basename "$save"): done before, kept"; return 0; fi
   mkdir -p "$save"
   local device="--cpu"; python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null && device=""
-  if ! fairseq-train "$data" --user-dir "$ROOT/slu_kd_plugin" $device --save-dir "$save" \
+  local threads=${SLU_KD_THREADS:-${OMP_NUM_THREADS:-$(nproc)}}
+  if ! OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} \
+      python -m slu_kd_plugin.cli.train "$data" --user-dir "$ROOT/slu_kd_plugin" $device --save-dir "$save" \
       --optimizer adam --no-epoch-checkpoints --log-format simple --log-interval 50 \
-      --num-workers 0 "$@" > "$save/train.log" 2>&1; then
+      --tensorboard-logdir "$save/tensorboard" --num-workers 0 "$@" > "$save/train.log" 2>&1; then
     echo "fairseq-train failed for $save; last lines of $save/train.log:" >&2
     tail -25 "$save/train.log" >&2; return 1
   fi
+  python -m slu_kd_plugin.cli.curves "$save/train.log" --out "$save/curves.png" >/dev/null 2>&1 \
+    || echo "   (no training curves for $save)"
   touch "$save/.done"
 }
 
@@ -240,6 +250,29 @@ featurize() {
   done
 }
 
+# augment_audio MANIFEST SUBSET SPEC: --augment-audio.  SPEC none: nothing.  Else a comma
+# list of slu-kd-augment presets (speed | pitch | vtlp | noise | reverb): at stage 0 it writes
+# SUBSET_aug (SUBSET + perturbed copies).  Sets TRAIN_SPLIT (the split the later stages
+# train on) and AUG_SPLITS (the extra split to featurize and binarize, or none).
+AUG_SPLITS=()
+augment_audio() {
+  local m=$1 sub=$2 spec=$3 part
+  TRAIN_SPLIT=$sub; AUG_SPLITS=()
+  for part in ${spec//,/ }; do
+    case $part in speed|pitch|vtlp|noise|reverb|none) ;;
+      *) usage_error "--augment-audio takes a comma list of speed, pitch, vtlp, noise, reverb, or none; not '$spec'";;
+    esac
+  done
+  [ -z "${spec//none/}" ] && return 0
+  TRAIN_SPLIT=${sub}_aug; AUG_SPLITS=("$TRAIN_SPLIT")
+  if stage 0; then
+    # python -m, not the slu-kd-augment script: works in a venv installed before the script existed
+    python -m slu_kd_plugin.cli.augment "$m" --split "$sub" --out-split "$TRAIN_SPLIT" --preset "$spec" --seed 1 \
+      --jobs "${NJ:-1}" --no-progress
+    timer_lap "audio augmentation"
+  fi
+}
+
 # seen_units_dict MANIFEST SPLIT: MANIFEST/dict.units.txt <- the units SPLIT uses, most
 # frequent first (vq-wav2vec can emit 320 x 320 pairs; a model needs rows for the few used)
 seen_units_dict() {
@@ -258,7 +291,7 @@ TEXT_ENCODER_ARGS=()
 text_encoder_args() {
   case ${TEXT_ENCODER:-} in
     gpt2) TEXT_ENCODER_ARGS=(--text-encoder gpt2 --gpt2-encoder-json "$GPT2_ENCODER_JSON"
-                             --gpt2-vocab-bpe "$GPT2_VOCAB_BPE" --text-dict "$TEXT_DICT");;
+                             --gpt2-vocab-bpe "$GPT2_VOCAB_BPE" --text-dict "$TEXT_DICT" --text-case "${TEXT_CASE:-lower}");;
     spm) TEXT_ENCODER_ARGS=(--spm-model "$SPM_MODEL")
          if [ -n "${TEXT_DICT:-}" ]; then TEXT_ENCODER_ARGS+=(--text-dict "$TEXT_DICT"); fi;;
     *) echo "no text encoder recorded in $WORK/assets.env" >&2; return 1;;
@@ -334,7 +367,7 @@ augment_args() {
 # DS2 initialised from AM-PT, data augmentation as AUGMENT says -> CK/slu
 train_slu() {
   need_assets PT_KD AM_PT AM_DS2_ARCH UNITS_MAX_POS
-  local epochs=$FT_EPOCHS_FULL; [ "$2" = train ] || epochs=$FT_EPOCHS_10PCT
+  local epochs=$FT_EPOCHS_FULL; [ "${2%_aug}" = train ] || epochs=$FT_EPOCHS_10PCT
   augment_args "$AUGMENT"
   train "$CK/slu" "$1" --task slu_finetuning --arch slu_ds2 $AM_DS2_ARCH \
     --speech-bert-path "$PT_KD" --am-path "$AM_PT" --criterion slu_kd --teacher-path "$CK/teacher/checkpoint_best.pt" \

@@ -21,6 +21,9 @@
 #                               pretrained pocketsphinx en-us model (default; speaker-independent)
 #                               or MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
+#   --augment-audio SPEC        training-audio copies right after the manifests: comma list of
+#                               speed (0.9,1.1), pitch (-2,2 semitones), vtlp (formants x0.9,1.1),
+#                               noise, reverb, or none (default); later stages use SUBSET_aug
 # stages: 0 manifests  1 quantizer  2 units  3 data-bin  4 pretraining (or the given assets)
 #         5 text teacher  6 SLU fine-tuning  7 evaluation
 # One WORK_DIR per setting.  All metrics go to WORK_DIR/results.json; the last line printed
@@ -33,7 +36,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "FSC_ROOT and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; AUGMENT_AUDIO=none
 while [ $# -gt 0 ]; do
   case $1 in
     --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); shift; continue;;
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --stage) STAGE=$2;; --stop-stage) STOP_STAGE=$2;;
     --pretrained-dir) PRE=$2;; --subset) SUBSET=$2;;
     --profile) PROFILE=$2;; --nj) NJ=$2;; --units) UNITS=$2;; --augment) AUGMENT_OPT=$2;;
+    --augment-audio) AUGMENT_AUDIO=$2;;
     *) usage_error "unknown option $1";;
   esac
   shift 2
@@ -50,6 +54,8 @@ done
 case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or train10, not '$SUBSET'";; esac
 [ -f "$CORPUS/data/train_data.csv" ] || usage_error "$CORPUS: no data/train_data.csv (not an FSC root)"
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
+[ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
+  usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
 check_options; check_units; recipe_profile "$PROFILE"
 AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
@@ -62,6 +68,8 @@ if stage 0; then  # manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} 
   timer_lap "manifests"
 fi
 
+augment_audio "$M" "$SUBSET" "$AUGMENT_AUDIO"; SUBSET=$TRAIN_SPLIT  # from here on: SUBSET_aug with --augment-audio
+
 if stage 1; then  # the quantizer: the pretrained dir's, or MFCC k-means fitted on the subset
   if [ -n "$PRE" ]; then
     cp "$PRE/assets.env" "$WORK/assets.env"; load_assets
@@ -72,7 +80,7 @@ if stage 1; then  # the quantizer: the pretrained dir's, or MFCC k-means fitted 
 fi
 
 if stage 2; then  # manifests/*.units, in the units dictionary the speech BERT was trained on
-  featurize "$M" train train10 valid test
+  featurize "$M" train train10 valid test "${AUG_SPLITS[@]}"
   if [ -n "$PRE" ]; then need_assets UNIT_DICT; cp "$UNIT_DICT" "$M/dict.units.txt"; fi
   timer_lap "units"
 fi
@@ -84,7 +92,7 @@ if stage 3; then  # data-bin/{units,input0,label,ltr}: one label dictionary for 
   if [ ${#ALLOW_UNSEEN[@]} -gt 0 ]; then  # every split's intents, so valid/test ones are known
     sort -u "$M"/{train,valid,test}.label | sed 's/$/ 1/' > "$WORK/labels.txt"; label_args=(--label-dict "$WORK/labels.txt")
   fi
-  slu-kd-binarize "$M" "$DATA" --splits train train10 valid test "${TEXT_ENCODER_ARGS[@]}" "${label_args[@]}"
+  slu-kd-binarize "$M" "$DATA" --splits train train10 valid test "${AUG_SPLITS[@]}" "${TEXT_ENCODER_ARGS[@]}" "${label_args[@]}"
   set_asset TEXT_DICT "$DATA/input0/dict.txt"; [ -n "$PRE" ] || set_asset UNIT_DICT "$DATA/units/dict.txt"
   timer_lap "data-bin"
 fi

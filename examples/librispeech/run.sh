@@ -14,10 +14,12 @@
 #                               with its dict.txt beside it (env BERT_KMEANS; needs --vq-wav2vec);
 #                               default: masked LM on the units, trained here
 #   --text-model PATH           text model: roberta.base's model.pt or its dir, with dict.txt
-#                               beside it (env ROBERTA_BASE); transcripts get GPT-2 BPE from
-#                               encoder.json and vocab.bpe beside it unless given below;
+#                               beside it (env ROBERTA_BASE), any RoBERTa size; transcripts get
+#                               GPT-2 BPE from encoder.json and vocab.bpe beside it unless given below;
 #                               default: masked LM on the transcripts (sentencepiece), trained here
-#   --gpt2-encoder-json PATH, --gpt2-vocab-bpe PATH   GPT-2 BPE files for --text-model
+#   --gpt2-encoder-json PATH, --gpt2-vocab-bpe PATH   GPT-2 BPE files for --text-model (not in
+#                               roberta.base's archive: fairseq's gpt2_bpe/ folder, see README)
+#   --text-case lower|keep      GPT-2 BPE input lower-cased (default, the paper's) or as written
 #   --profile debug|demo|paper  sizes and schedules (default demo; see recipe_profile in
 #                               examples/common/stages.sh)
 #   --units pocketsphinx|kmeans without --vq-wav2vec/--pretrained-dir: phone units of the
@@ -38,7 +40,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 LIBRISPEECH=$1; WORK=$2; shift 2
 STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
 VQ_WAV2VEC_PATH=${VQ_WAV2VEC:-}; SPEECH_BERT_PATH=${BERT_KMEANS:-}; TEXT_MODEL_PATH=${ROBERTA_BASE:-}
-GPT2_JSON=; GPT2_BPE=
+GPT2_JSON=; GPT2_BPE=; TEXT_CASE_OPT=lower
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || usage_error "option $1 needs a value"
   case $1 in
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
     --text-model) TEXT_MODEL_PATH=$2; shift 2;;
     --gpt2-encoder-json) GPT2_JSON=$2; shift 2;;
     --gpt2-vocab-bpe) GPT2_BPE=$2; shift 2;;
+    --text-case) TEXT_CASE_OPT=$2; shift 2;;
     --profile) PROFILE=$2; shift 2;;
     --nj) NJ=$2; shift 2;;
     --units) UNITS=$2; shift 2;;
@@ -61,7 +64,20 @@ done
 [ -d "$LIBRISPEECH" ] || usage_error "$LIBRISPEECH: no such directory"
 [ -z "$SPEECH_BERT_PATH" ] || [ -n "$VQ_WAV2VEC_PATH" ] || \
   usage_error "--speech-bert (bert_kmeans) reads vq-wav2vec units: give --vq-wav2vec too"
+case $TEXT_CASE_OPT in lower|keep) ;; *) usage_error "--text-case takes lower or keep, not '$TEXT_CASE_OPT'";; esac
 check_options; check_units; recipe_profile "$PROFILE"
+# every given checkpoint and file is resolved and checked now, not after hours of featurization
+given_ckpt() { checkpoint_file "$1" 2>/dev/null || usage_error "$1: no checkpoint there (a .pt file, or a directory with model.pt)"; }
+given=()
+[ -z "$VQ_WAV2VEC_PATH" ] || given+=(--vq-wav2vec "$(given_ckpt "$VQ_WAV2VEC_PATH")")
+[ -z "$SPEECH_BERT_PATH" ] || given+=(--speech-bert "$(given_ckpt "$SPEECH_BERT_PATH")")
+if [ -n "$TEXT_MODEL_PATH" ]; then
+  text_file=$(given_ckpt "$TEXT_MODEL_PATH"); text_dir=$(dirname "$text_file")
+  GPT2_JSON=$(readlink -m "${GPT2_JSON:-$text_dir/encoder.json}"); GPT2_BPE=$(readlink -m "${GPT2_BPE:-$text_dir/vocab.bpe}")
+  given+=(--text-model "$text_file" --gpt2-encoder-json "$GPT2_JSON" --gpt2-vocab-bpe "$GPT2_BPE")
+fi
+[ ${#given[@]} -eq 0 ] || python -m slu_kd_plugin.cli.check_assets "${given[@]}" || \
+  usage_error "the checkpoints or files given above cannot be used (nothing was run)"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
 load_assets
@@ -91,10 +107,8 @@ fi
 
 if stage 3; then  # data-bin/{units,input0,ltr}: the paired speech-text data of PT-KD and AM-PT
   if [ -n "$TEXT_MODEL_PATH" ]; then  # roberta.base: GPT-2 BPE and its dict.txt
-    text_dir="$(dirname "$(checkpoint_file "$TEXT_MODEL_PATH")")"
-    set_asset TEXT_ENCODER gpt2; set_asset TEXT_DICT "$text_dir/dict.txt"
-    set_asset GPT2_ENCODER_JSON "$(readlink -f "${GPT2_JSON:-$text_dir/encoder.json}")"
-    set_asset GPT2_VOCAB_BPE "$(readlink -f "${GPT2_BPE:-$text_dir/vocab.bpe}")"
+    set_asset TEXT_ENCODER gpt2; set_asset TEXT_DICT "$text_dir/dict.txt"; set_asset TEXT_CASE "$TEXT_CASE_OPT"
+    set_asset GPT2_ENCODER_JSON "$GPT2_JSON"; set_asset GPT2_VOCAB_BPE "$GPT2_BPE"
   else  # a text model trained here: sentencepiece fitted on the training transcripts
     mkdir -p "$DATA"; train_spm "$M/train.txt" "$DATA/spm"; TEXT_DICT=
   fi
@@ -120,7 +134,8 @@ if stage 5; then  # checkpoints/text_model: masked LM on transcripts (or the giv
     [ "${TEXT_ENCODER:-}" = gpt2 ] || { echo "--text-model: re-run stage 3 with it (the text needs GPT-2 BPE)" >&2; exit 1; }
     link_checkpoint text_model "$(checkpoint_file "$TEXT_MODEL_PATH")"
     set_asset TEXT_MODEL "$CK/text_model/checkpoint_best.pt"
-    set_asset TEXT_MODEL_ARCH "--max-positions 512"  # roberta_base's own sizes
+    # the teacher is built at the checkpoint's own sizes (roberta.base, .large or another)
+    set_asset TEXT_MODEL_ARCH "$(python -m slu_kd_plugin.cli.check_assets --text-model-arch "$TEXT_MODEL")"
     set_asset TEXT_MODEL_VECTOR cls                     # the paper's <s> vector
   else
     [ "${TEXT_ENCODER:-}" = spm ] || { echo "stage 3 encoded the text for roberta.base: give --text-model" >&2; exit 1; }

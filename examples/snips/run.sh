@@ -23,6 +23,9 @@
 #                               pretrained pocketsphinx en-us model (default; speaker-independent)
 #                               or MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
+#   --augment-audio SPEC        training-audio copies right after the manifests: comma list of
+#                               speed (0.9,1.1), pitch (-2,2 semitones), vtlp (formants x0.9,1.1),
+#                               noise, reverb, or none (default); later stages use SUBSET_aug
 # Split (there is no official one): by speaker, so test voices are unseen; the sorted worker
 # ids are shuffled with random.Random(S) and cut 80/10/10 into train/valid/test.  Recordings
 # whose text matches no dataset utterance are skipped and listed in manifests/*.skipped.tsv.
@@ -38,7 +41,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "SNIPS_ROOT and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; SPLIT_SEED=0
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; AUGMENT_AUDIO=none; SPLIT_SEED=0
 while [ $# -gt 0 ]; do
   case $1 in
     --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); shift; continue;;
@@ -48,6 +51,7 @@ while [ $# -gt 0 ]; do
     --stage) STAGE=$2;; --stop-stage) STOP_STAGE=$2;;
     --pretrained-dir) PRE=$2;; --subset) SUBSET=$2;;
     --profile) PROFILE=$2;; --nj) NJ=$2;; --units) UNITS=$2;; --augment) AUGMENT_OPT=$2;; --split-seed) SPLIT_SEED=$2;;
+    --augment-audio) AUGMENT_AUDIO=$2;;
     *) usage_error "unknown option $1";;
   esac
   shift 2
@@ -56,6 +60,8 @@ case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or trai
 [ -f "$CORPUS/dataset.json" ] && [ -f "$CORPUS/speech_corpus/metadata.json" ] || \
   usage_error "$CORPUS: no dataset.json and speech_corpus/metadata.json (not a SNIPS smart-lights root)"
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
+[ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
+  usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
 check_options; check_units; recipe_profile "$PROFILE"
 AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
@@ -69,6 +75,8 @@ if stage 0; then  # manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} 
   timer_lap "manifests"
 fi
 
+augment_audio "$M" "$SUBSET" "$AUGMENT_AUDIO"; SUBSET=$TRAIN_SPLIT  # from here on: SUBSET_aug with --augment-audio
+
 if stage 1; then  # the quantizer: the pretrained dir's, or MFCC k-means fitted on the subset
   if [ -n "$PRE" ]; then
     cp "$PRE/assets.env" "$WORK/assets.env"; load_assets
@@ -79,7 +87,7 @@ if stage 1; then  # the quantizer: the pretrained dir's, or MFCC k-means fitted 
 fi
 
 if stage 2; then  # manifests/*.units, in the units dictionary the speech BERT was trained on
-  featurize "$M" train train10 valid test
+  featurize "$M" train train10 valid test "${AUG_SPLITS[@]}"
   if [ -n "$PRE" ]; then need_assets UNIT_DICT; cp "$UNIT_DICT" "$M/dict.units.txt"; fi
   timer_lap "units"
 fi
@@ -91,7 +99,7 @@ if stage 3; then  # data-bin/{units,input0,label,ltr}: one label dictionary for 
   if [ ${#ALLOW_UNSEEN[@]} -gt 0 ]; then  # every split's intents, so valid/test ones are known
     sort -u "$M"/{train,valid,test}.label | sed 's/$/ 1/' > "$WORK/labels.txt"; label_args=(--label-dict "$WORK/labels.txt")
   fi
-  slu-kd-binarize "$M" "$DATA" --splits train train10 valid test "${TEXT_ENCODER_ARGS[@]}" "${label_args[@]}"
+  slu-kd-binarize "$M" "$DATA" --splits train train10 valid test "${AUG_SPLITS[@]}" "${TEXT_ENCODER_ARGS[@]}" "${label_args[@]}"
   set_asset TEXT_DICT "$DATA/input0/dict.txt"; [ -n "$PRE" ] || set_asset UNIT_DICT "$DATA/units/dict.txt"
   timer_lap "data-bin"
 fi

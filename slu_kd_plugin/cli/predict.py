@@ -1,6 +1,7 @@
 """slu-kd-predict: intents of audio files with a packaged model (slu-kd-package).
 
     slu-kd-predict model_dir a.wav b.flac ...
+    slu-kd-predict model_dir a.wav --onnx slu.onnx     # the network run by ONNX Runtime
     find audio/ -name '*.wav' | slu-kd-predict model_dir -
 
 One JSON line per file on stdout, in input order:
@@ -22,7 +23,11 @@ def parse_args(argv=None):
     p.add_argument("audio", nargs="+", help="audio files; '-' reads one path per line from stdin")
     p.add_argument("--batch-size", type=int, default=16, help="utterances per forward pass")
     p.add_argument("--device", default="cpu", help="torch device (e.g. cuda)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of torch and ONNX Runtime (default: torch's choice)")
+    p.add_argument("--onnx", default=None,
+                   help="score with this file from slu-kd-export --format onnx (ONNX Runtime, CPU) "
+                        "instead of the eager model")
     return p.parse_args(argv)
 
 
@@ -83,8 +88,8 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        slu = SLUModel.from_pretrained(args.model_dir, device=args.device)
-    except (ModelDirError, OSError, ValueError) as e:
+        slu = SLUModel.from_pretrained(args.model_dir, device=args.device, onnx=args.onnx)
+    except (ModelDirError, OSError, ValueError, RuntimeError) as e:
         print(f"slu-kd-predict: error: {e}", file=sys.stderr)
         sys.exit(2)
     failed = sum(predict_chunk(slu, chunk) for chunk in chunks(iter_paths(args.audio), args.batch_size))

@@ -6,6 +6,8 @@
 ``runs/<subset>/<row>/seed<k>/eval/metrics.json`` -> {"full"|"10pct": {row: {mean, std, runs}}}
 (+ ``per_speaker`` per row, the seeds' mean per test speaker, where metrics.json has it;
 results.md then adds a table of the full-data rows per test voice).
+Beside results.png, ``curves/<subset>_<row>_seed<k>.png``: each run's training curves
+(train/valid loss and accuracy per epoch, from its train.log; see slu-kd-curves).
 """
 import argparse
 import glob
@@ -172,6 +174,23 @@ def recipe_main(argv):
     print(f"test accuracy: {out['test']['accuracy']:.2f}")
 
 
+def plot_curves(runs_dir, out_dir):
+    """One training-curve PNG per run of the grid that has a train.log; returns their paths."""
+    from .curves import plot_log
+
+    written = []
+    for log in sorted(glob.glob(os.path.join(runs_dir, "*", "*", "seed*", "train.log"))):
+        run = os.path.relpath(os.path.dirname(log), runs_dir).replace(os.sep, "_")
+        os.makedirs(out_dir, exist_ok=True)
+        try:
+            plot_log(log, os.path.join(out_dir, run + ".png"), title=run)
+        except ValueError as e:  # a run that logged no epoch yet: say so, draw the others
+            print(f"slu-kd-results: no curves for {run}: {e}")
+            continue
+        written.append(os.path.join(out_dir, run + ".png"))
+    return written
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["recipe"]:  # the corpus recipes' results.json (examples/common/stages.sh)
@@ -194,7 +213,10 @@ def main(argv=None):
     with atomic_write(base + ".md") as f:
         f.write(md)
     plot(table, base + ".png")
+    curves = plot_curves(args.runs_dir, os.path.join(os.path.dirname(os.path.abspath(args.out)), "curves"))
     print(md)
+    if curves:
+        print(f"training curves: {len(curves)} PNGs in {os.path.dirname(curves[0])}")
 
 
 if __name__ == "__main__":

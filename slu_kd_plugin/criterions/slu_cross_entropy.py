@@ -89,12 +89,14 @@ def _slot_names(configured, table):
 
 
 def _class_counts(pred, target, n_classes):
-    """Nonzero per-intent counts of hits, predictions and references (for macro-F1)."""
+    """Per-intent counts of hits, predictions and references (for macro-F1), zeros included:
+    fairseq sums logging outputs across workers as one tensor of their values, so every
+    batch on every worker must log the same keys (sparse keys desynchronize the
+    all-reduce: gloo "Received data size doesn't match expected size")."""
     counts = {}
     for kind, values in (("tp", target[pred == target]), ("pred", pred), ("true", target)):
         for c, n in enumerate(torch.bincount(values, minlength=n_classes).tolist()):
-            if n:
-                counts[f"_{kind}_{c}"] = n
+            counts[f"_{kind}_{c}"] = n
     return counts
 
 

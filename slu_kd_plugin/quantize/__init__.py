@@ -75,6 +75,13 @@ class Quantizer:
         )
 
 
+def is_padding_symbol(symbol):
+    """fairseq's dictionaries pad to a multiple of 8 with ``madeupwordNNNN`` entries
+    (fairseq-preprocess' default; bert_kmeans' and roberta.base's dict.txt end with them):
+    they are no units."""
+    return symbol.startswith("madeupword")
+
+
 def check_unit_dictionary(quantizer, dictionary, dict_path):
     """Refuse a unit dictionary (a fairseq Dictionary read from ``dict_path``) made with
     another quantizer.
@@ -83,16 +90,17 @@ def check_unit_dictionary(quantizer, dictionary, dict_path):
     it can emit -- except for vq-wav2vec, whose 320 x 320 possible pairs recipes cut down
     to the units seen in training (unseen ones become ``<unk>``, in training as here).
     """
-    symbols = [s for s in dictionary.symbols[dictionary.nspecial:] if s != "<mask>"]
+    symbols = [s for s in dictionary.symbols[dictionary.nspecial:]
+               if s != "<mask>" and not is_padding_symbol(s)]
     emitted, known = quantizer.symbols(), set(symbols)
     foreign = sorted(known - set(emitted))
     missing = [s for s in emitted if s not in known] if quantizer.kind != "vq_wav2vec" else []
     if foreign or missing:
         example = f"{foreign[0]!r} only in the dictionary" if foreign else f"{missing[0]!r} only in the quantizer"
         raise QuantizerError(
-            f"{quantizer.path}: the {quantizer.kind} quantizer has {len(emitted)} units but {dict_path} "
-            f"has {len(symbols)} that do not match them (e.g. {example}): the units were made with "
-            "another quantizer"
+            f"{quantizer.path}: the {quantizer.kind} quantizer has {len(emitted)} units and {dict_path} "
+            f"has {len(symbols)}; {len(foreign) + len(missing)} do not match (e.g. {example}): "
+            "the units were made with another quantizer"
         )
 
 
@@ -150,6 +158,7 @@ __all__ = [
     "QuantizerError",
     "UnsafeCheckpointError",
     "check_unit_dictionary",
+    "is_padding_symbol",
     "load_quantizer",
     "merge_consecutive",
     "safe_torch_load",

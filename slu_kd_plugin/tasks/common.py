@@ -81,6 +81,92 @@ class KeepLastBatchMixin:
         return super().get_batch_iterator(dataset, **kwargs)
 
 
+class AverageBatchNormStatsMixin:
+    """BatchNorm statistics (the DS2 block's) of several workers, as one worker would have them.
+
+    Each worker updates its running mean/var from its own batches only, and fairseq's
+    legacy_ddp never syncs buffers: workers would validate with different models and the
+    checkpoint (rank 0's) would hold statistics of half the data. After every update the
+    workers' exponential moving averages are chained in rank order, which is exactly what
+    one worker with ``--update-freq`` = number of workers computes over the same batches
+    (fairseq gives worker r batch r of each group); with a per-worker --update-freq > 1
+    each worker's batches are chained as one block.
+    """
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if distributed_world() == 1:
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        if getattr(self, "_bn_before", None) is None:
+            self._bn_before, self._bn_steps = batchnorm_state(model), 0
+        if not ignore_grad:
+            self._bn_steps += 1
+            return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        # fairseq's dummy batch (a worker out of batches) must not move the statistics
+        kept = batchnorm_state(model)
+        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        restore_batchnorm_state(model, kept)
+        return out
+
+    def optimizer_step(self, optimizer, model, update_num):
+        super().optimizer_step(optimizer, model, update_num)
+        if distributed_world() > 1 and getattr(self, "_bn_before", None) is not None:
+            chain_batchnorm_stats(model, self._bn_before, self._bn_steps)
+            self._bn_before = None
+
+
+def distributed_world():
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def batchnorms(model):
+    import torch
+
+    return [m for m in model.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def batchnorm_state(model):
+    return [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+            for m in batchnorms(model)]
+
+
+def restore_batchnorm_state(model, state):
+    for module, (mean, var, count) in zip(batchnorms(model), state):
+        module.running_mean.copy_(mean)
+        module.running_var.copy_(var)
+        module.num_batches_tracked.copy_(count)
+
+
+def chain_batchnorm_stats(model, before, steps):
+    """Worker r's moving-average steps applied after those of workers 0..r-1: with
+    a_r = (1 - momentum)^(steps of worker r) and m0 the statistics before the update,
+    m = (prod_r a_r) m0 + sum_r (prod_{s>r} a_s) (m_r - a_r m0)."""
+    import torch
+    import torch.distributed as dist
+
+    world, rank = dist.get_world_size(), dist.get_rank()
+    counts = torch.zeros(world, dtype=torch.float64)
+    counts[rank] = steps
+    dist.all_reduce(counts)
+    for module, (mean0, var0, count0) in zip(batchnorms(model), before):
+        # momentum None (cumulative average) has no such closed form: a plain mean
+        decay = torch.ones(world, dtype=torch.float64) if module.momentum is None else (1.0 - module.momentum) ** counts
+        later = torch.cat([decay.flip(0).cumprod(0).flip(0)[1:], decay.new_ones(1)])  # prod_{s>r} a_s
+        for buf, start in ((module.running_mean, mean0), (module.running_var, var0)):
+            if module.momentum is None:
+                dist.all_reduce(buf)
+                buf.div_(world)
+                continue
+            mine = (buf - float(decay[rank]) * start) * float(later[rank])
+            dist.all_reduce(mine)
+            buf.copy_(start * float(decay.prod()) + mine)
+        grown = module.num_batches_tracked - count0
+        dist.all_reduce(grown)
+        module.num_batches_tracked.copy_(count0 + grown)
+
+
 def build_recording_speech_bert(task, cfg, from_checkpoint):
     """Build the model, then copy the speech BERT config it resolved back into ``cfg``.
 

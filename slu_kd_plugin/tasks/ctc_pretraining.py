@@ -20,6 +20,7 @@ from omegaconf import II, MISSING
 
 from .common import (
     CACHE_HELP,
+    AverageBatchNormStatsMixin,
     KeepLastBatchMixin,
     build_recording_speech_bert,
     cached_states_input,
@@ -42,7 +43,7 @@ class CTCPretrainingConfig(FairseqDataclass):
 
 
 @register_task("ctc_pretraining", dataclass=CTCPretrainingConfig)
-class CTCPretrainingTask(KeepLastBatchMixin, FairseqTask):
+class CTCPretrainingTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqTask):
     def __init__(self, cfg, unit_dict, char_dict):
         super().__init__(cfg)
         self.unit_dict, self.char_dict = unit_dict, char_dict

@@ -38,6 +38,7 @@ from ..models.pretrained import (
 )
 from .common import (
     CACHE_HELP,
+    AverageBatchNormStatsMixin,
     KeepLastBatchMixin,
     build_recording_speech_bert,
     cached_states_input,
@@ -93,7 +94,7 @@ class SLUFinetuningConfig(FairseqDataclass):
 
 
 @register_task("slu_finetuning", dataclass=SLUFinetuningConfig)
-class SLUFinetuningTask(KeepLastBatchMixin, FairseqTask):
+class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqTask):
     def __init__(self, cfg, unit_dict, label_dict):
         super().__init__(cfg)
         self.unit_dict, self.label_dict = unit_dict, label_dict
