@@ -91,14 +91,8 @@ def voice_table(table, setting="full"):
 
 
 def timings_table(path):
-    """Markdown of stage -> seconds; a stage run again (a resumed job) keeps its last time,
-    and one skipped as already done (0 s) keeps the time it took when it ran."""
-    seconds = {}
-    for line in open(path):
-        if "\t" in line:
-            stage, secs = line.rstrip("\n").split("\t")
-            if int(secs) > 0 or stage not in seconds:
-                seconds[stage] = int(secs)
+    """Markdown of stage -> seconds (see :func:`read_timings`)."""
+    seconds = read_timings(path)
     return "\n| stage | seconds |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in seconds.items())
 
 
@@ -128,13 +122,16 @@ def plot(table, path):
 
 
 def read_timings(path):
-    """{stage: seconds}; the last run of a stage counts."""
-    timings = {}
+    """{stage: seconds} of a timings.tsv: a stage run again (a resumed job) keeps its last
+    time, and one skipped as already done (0 s) keeps the time it took when it ran."""
+    seconds = {}
     if os.path.exists(path):
         for line in open(path):
-            name, _, secs = line.rstrip("\n").rpartition("\t")
-            timings[name] = int(secs)
-    return timings
+            if "\t" in line:
+                stage, _, secs = line.rstrip("\n").rpartition("\t")
+                if int(secs) > 0 or stage not in seconds:
+                    seconds[stage] = int(secs)
+    return seconds
 
 
 def read_assets(path):
