@@ -27,7 +27,9 @@
 #                               speed (0.9,1.1), pitch (-2,2 semitones), vtlp (formants x0.9,1.1),
 #                               noise, reverb, or none (default); later stages use SUBSET_aug
 # Split (there is no official one): by speaker, so test voices are unseen; the sorted worker
-# ids are shuffled with random.Random(S) and cut 80/10/10 into train/valid/test.  Recordings
+# ids are shuffled with random.Random(S) and cut 80/10/10 into train/valid/test; a corpus root
+# with a split.tsv (workerId<TAB>train|valid|test, written by slu-kd-synth snips) is split by
+# it instead (a real SNIPS root has none).  Recordings
 # whose text matches no dataset utterance are skipped and listed in manifests/*.skipped.tsv.
 # stages: 0 manifests  1 quantizer  2 units  3 data-bin  4 pretraining (or the given assets)
 #         5 text teacher  6 SLU fine-tuning  7 evaluation
@@ -70,7 +72,11 @@ load_assets
 timer_start
 
 if stage 0; then  # manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} + labels.json
-  slu-kd-prepare snips "$CORPUS" "$M" --fractions 0.8 0.1 0.1 --split-seed "$SPLIT_SEED" --on-bad-audio skip \
+  SPLIT_ARGS=(--fractions 0.8 0.1 0.1 --split-seed "$SPLIT_SEED")
+  if [ -f "$CORPUS/split.tsv" ]; then  # made with its split (slu-kd-synth snips): keep its unseen test voices
+    SPLIT_ARGS=(--split-file "$CORPUS/split.tsv"); echo "   split: $CORPUS/split.tsv (--split-seed unused)"
+  fi
+  slu-kd-prepare snips "$CORPUS" "$M" "${SPLIT_ARGS[@]}" --on-bad-audio skip \
     --subset-fraction 0.1 --subset-name train10 --seed 1 "${ALLOW_UNSEEN[@]}"
   timer_lap "manifests"
 fi

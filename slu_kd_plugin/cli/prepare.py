@@ -115,7 +115,8 @@ def run_librispeech(args):
 
 
 def run_snips(args):
-    splits, unmatched = load_snips(args.root, tuple(args.fractions), args.split_seed)
+    splits, unmatched = load_snips(args.root, tuple(args.fractions), args.split_seed,
+                                   split_file=args.split_file)
     return prepare(args.out, splits, args, skipped=unmatched, speakers_root=args.root)
 
 
@@ -192,6 +193,10 @@ def build_parser():
                    help="fractions of the speakers per split (default 0.8 0.1 0.1)")
     p.add_argument("--split-seed", type=int, default=DEFAULT_SEED,
                    help=f"seed of the speaker split (default {DEFAULT_SEED})")
+    p.add_argument("--split-file", metavar="FILE", default=None,
+                   help="workerId<TAB>train|valid|test per line, every worker listed: the "
+                   "split the corpus was made with (slu-kd-synth snips writes ROOT/split.tsv); "
+                   "replaces --fractions and --split-seed")
     p.set_defaults(run=run_snips)
 
     p = sub.add_parser("tsv", parents=[common], help="generic TSV corpus",

@@ -16,6 +16,12 @@ with ``random.Random(seed)`` and cut in order into train/valid/test by
 least two speakers each when there are 6 or more (one each from 3 to 5): a test split
 of one voice would score that voice, not unseen voices.  Utterance counts per split
 therefore follow the speakers and are only roughly 80/10/10.
+
+A corpus whose split was decided when it was made (``slu-kd-synth snips`` writes
+``ROOT/split.tsv``, so its held-out test voices are the ones tested) passes that file
+as ``split_file``: lines ``workerId<TAB>train|valid|test`` (optional header
+``workerId<TAB>split``), every worker of metadata.json listed.  It replaces the
+seeded cut; a real SNIPS corpus has no such file and keeps it.
 """
 import json
 import os
@@ -28,6 +34,8 @@ from .manifest import CorpusError, Utterance
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 DEFAULT_SEED = 0
 SPLITS = ("train", "valid", "test")
+SPLIT_TSV = "split.tsv"
+SPLIT_HEADER = "workerId\tsplit"
 
 
 def normalize_text(text):
@@ -100,6 +108,40 @@ def split_speakers(speakers, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED):
     return cut
 
 
+def parse_split_file(text, path):
+    """``{worker id: split}`` from the text of a split file; CorpusError naming
+    ``path:line`` for every malformed line, unknown split or repeated worker."""
+    which, problems = {}, []
+    for n, line in enumerate(text.splitlines(), 1):
+        if n == 1 and line == SPLIT_HEADER:
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2 or not cols[0] or cols[1] not in SPLITS:
+            problems.append(f"{path}:{n}: expected workerId<TAB>train|valid|test, got {line!r}")
+        elif cols[0] in which:
+            problems.append(f"{path}:{n}: worker {cols[0]!r} listed twice")
+        else:
+            which[cols[0]] = cols[1]
+    if problems:
+        raise CorpusError(f"{path}: malformed split file", problems)
+    return which
+
+
+def read_split_file(path, speakers):
+    """``{speaker: split}`` from ``path`` for ``speakers``; each one must be listed
+    (a worker the file forgot would otherwise land in a split nobody chose)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            which = parse_split_file(f.read(), path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: cannot read the split file ({e})") from None
+    missing = sorted(set(speakers) - set(which))
+    if missing:
+        raise CorpusError(f"{path}: {len(missing)} worker(s) of metadata.json not listed",
+                          [f"worker {w!r}" for w in missing[:10]])
+    return which
+
+
 def _match(texts, text):
     """(intent, None) or (None, reason) for a recording's text."""
     intents = texts.get(normalize_text(text), set())
@@ -110,17 +152,20 @@ def _match(texts, text):
     return None, f"text {text!r} matches utterances of several intents {sorted(intents)}"
 
 
-def load_snips(root, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED):
+def load_snips(root, fractions=DEFAULT_FRACTIONS, seed=DEFAULT_SEED, split_file=None):
     """``(splits, unmatched)``: ``{split: [Utterance]}`` and ``{split: [(path, reason)]}``
     for the recordings whose intent could not be determined (pass them to
-    ``write_split(skipped=...)`` so they are reported like bad audio)."""
+    ``write_split(skipped=...)`` so they are reported like bad audio).  With
+    ``split_file`` the speakers' splits come from it, not from ``fractions``/``seed``."""
     texts = load_intent_texts(os.path.join(root, "dataset.json"))
     metadata_json = os.path.join(root, "speech_corpus", "metadata.json")
     metadata = _load_json(metadata_json)
     if not isinstance(metadata, dict):
         raise CorpusError(f"{metadata_json}: expected an object {{key: recording}}")
     records = [(k, *_read_recording(metadata_json, k, e)) for k, e in metadata.items()]
-    which = split_speakers([spk for *_, spk in records], fractions, seed)
+    speakers = [spk for *_, spk in records]
+    which = (read_split_file(split_file, speakers) if split_file
+             else split_speakers(speakers, fractions, seed))
     splits = {s: [] for s in SPLITS}
     unmatched = {s: [] for s in SPLITS}
     for key, filename, text, spk in records:
