@@ -354,6 +354,30 @@ def test_snips_metadata_entry_without_worker_is_named(tmp_path):
     assert_nothing_written(tmp_path / "out")
 
 
+def test_snips_split_file_replaces_the_seeded_cut(tmp_path):
+    root, out = make_snips(tmp_path / "snips"), tmp_path / "out"
+    (root / "split.tsv").write_text("workerId\tsplit\nw1\ttest\nw2\tvalid\nw3\ttrain\nw4\ttrain\nw5\ttrain\n")
+    assert run_prepare("snips", root, out, "--split-file", root / "split.tsv") == 0
+    assert set(read_lines(out / "test.spk")) == {"w1"} and set(read_lines(out / "valid.spk")) == {"w2"}
+    assert run_prepare("snips", root, tmp_path / "seeded") == 0  # without the option: the seeded cut
+    seeded = split_speakers(["w1", "w2", "w3", "w4", "w5"])
+    assert set(read_lines(tmp_path / "seeded" / "test.spk")) == {w for w, s in seeded.items() if s == "test"}
+
+
+def test_snips_bad_split_file_names_file_and_line(tmp_path, capsys):
+    root = make_snips(tmp_path / "snips")
+    bad = root / "split.tsv"
+    bad.write_text("w1\ttest\nw2 valid\nw3\tdev\nw1\ttrain\n")
+    assert run_prepare("snips", root, tmp_path / "out", "--split-file", bad) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:2: expected workerId<TAB>train|valid|test" in err and f"{bad}:3:" in err
+    assert f"{bad}:4: worker 'w1' listed twice" in err
+    bad.write_text("w1\ttest\nw2\tvalid\nw3\ttrain\n")  # w4, w5 forgotten
+    assert run_prepare("snips", root, tmp_path / "out", "--split-file", bad) == 1
+    assert "2 worker(s) of metadata.json not listed" in capsys.readouterr().err
+    assert_nothing_written(tmp_path / "out")
+
+
 # ---------------------------------------------------------------- generic TSV
 def make_tsv(d, name, rows, header="path\ttranscript\tintent\tspeaker"):
     lines = [header] + ["\t".join(r) for r in rows]

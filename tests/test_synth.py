@@ -1,5 +1,6 @@
 """The synthetic corpora: real TTS, tiny sizes, real FSC / LibriSpeech layouts."""
 import csv
+import json
 import filecmp
 import os
 import re
@@ -188,3 +189,85 @@ def test_speakers_file_names_every_speaker(tmp_path):
     assert {spk for spk, _ in lines} == ids
     test_voice = [v for _, v in lines if v.endswith(", test)")]
     assert len(test_voice) == 1 and test_voice[0].startswith("flite:slt")
+
+
+# ---------------------------------------------------------------- SNIPS smart-lights
+SNIPS_REAL_INTENTS = {"SwitchLightOn", "SwitchLightOff", "IncreaseBrightness", "DecreaseBrightness",
+                      "SetLightColor", "SetLightBrightness"}
+TINY_SNIPS = dict(speakers=4, utts_per_speaker=6, valid_speakers=1, test_speakers=1, seed=3,
+                  voices="held-out")
+TINY_SNIPS_ARGS = ["--speakers", "4", "--utts-per-speaker", "6", "--valid-speakers", "1",
+                   "--test-speakers", "1", "--seed", "3", "--voices", "held-out", "--jobs", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def snips_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("snips") / "smart-lights")
+    assert synth_main(["snips", root, *TINY_SNIPS_ARGS]) == 0
+    return root
+
+
+def _tsv(path):
+    return [line.split("\t") for line in open(path).read().splitlines()]
+
+
+def test_smart_lights_grammar():
+    from slu_kd_plugin.corpora.snips import normalize_text
+    from slu_kd_plugin.synth.smart_lights import PHRASINGS, SLOT_VALUES, text_of
+    assert set(PHRASINGS) == SNIPS_REAL_INTENTS
+    texts = [normalize_text(text_of(p)) for ps in PHRASINGS.values() for p in ps]
+    assert len(texts) >= 300 and len(set(texts)) == len(texts)  # one intent per text
+    for ps in PHRASINGS.values():
+        for p in ps:
+            assert all(text in SLOT_VALUES[slot] for text, slot in p if slot)
+    slots = {name: {s for p in ps for _, s in p if s} for name, ps in PHRASINGS.items()}
+    assert slots["SetLightColor"] == {"room", "color"}
+    assert slots["SetLightBrightness"] == {"room", "brightness"}
+
+
+def test_snips_layout_is_read_by_prepare(snips_root, tmp_path):
+    from slu_kd_plugin.cli.prepare import main as prepare_main
+    meta = json.load(open(os.path.join(snips_root, "speech_corpus", "metadata.json")))
+    assert len(meta) == 4 * 6 and not [f for f in _files(snips_root) if f.endswith(".tmp")]
+    for entry in meta.values():
+        info = sf.info(os.path.join(snips_root, "speech_corpus", "audio", entry["filename"]))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    out = tmp_path / "m"
+    split_file = os.path.join(snips_root, "split.tsv")
+    assert prepare_main(["snips", snips_root, str(out), "--split-file", split_file]) == 0
+    split = dict(_tsv(split_file)[1:])
+    for name in ("train", "valid", "test"):
+        spk = (out / f"{name}.spk").read_text().split()
+        assert len(spk) == 6 * list(split.values()).count(name) and {split[s] for s in spk} == {name}
+        assert set((out / f"{name}.label").read_text().split()) == SNIPS_REAL_INTENTS  # all 6 per speaker
+    assert (out / "speakers.tsv").read_text() == open(os.path.join(snips_root, "speakers.tsv")).read()
+
+
+def test_snips_speakers_file_and_held_out_test_voices(snips_root):
+    from slu_kd_plugin.synth.snips_like import SnipsSynthConfig, plan
+    from slu_kd_plugin.synth.voices import TEST_TIMBRES
+    voices = dict(_tsv(os.path.join(snips_root, "speakers.tsv")))
+    split = dict(_tsv(os.path.join(snips_root, "split.tsv"))[1:])
+    assert set(voices) == set(split) and len(voices) == 4
+    assert all(re.fullmatch(r"[a-z-]+:\S+:s\d+:p\d+ \((male|female)\)", v) for v in voices.values())
+    [test_worker] = [w for w, s in split.items() if s == "test"]
+    assert voices[test_worker].startswith("flite:slt:")  # the held-out plan's first test voice
+    recs = plan(SnipsSynthConfig(**{**TINY_SNIPS, "speakers": 12, "test_speakers": 4}))
+    timbre = {r.worker: (r.speaker.engine, r.speaker.voice, r.speaker.variant) for r in recs}
+    which = {r.worker: r.split for r in recs}
+    assert all((timbre[w] in TEST_TIMBRES) == (s == "test") for w, s in which.items())
+
+
+def test_snips_deterministic_by_seed(snips_root, tmp_path):
+    from slu_kd_plugin.synth.snips_like import SnipsSynthConfig, plan
+    other = str(tmp_path / "again")
+    assert synth_main(["snips", other, *TINY_SNIPS_ARGS]) == 0
+    files = _files(snips_root)
+    assert files == _files(other)
+    assert not filecmp.cmpfiles(snips_root, other, files, shallow=False)[1]
+    texts = [r.text for r in plan(SnipsSynthConfig(**TINY_SNIPS))]
+    assert texts != [r.text for r in plan(SnipsSynthConfig(**{**TINY_SNIPS, "seed": 4}))]
+
+
+def test_snips_rejects_impossible_split(tmp_path):
+    assert synth_main(["snips", str(tmp_path), "--speakers", "2", "--quiet"]) == 2
