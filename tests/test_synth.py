@@ -269,5 +269,21 @@ def test_snips_deterministic_by_seed(snips_root, tmp_path):
     assert texts != [r.text for r in plan(SnipsSynthConfig(**{**TINY_SNIPS, "seed": 4}))]
 
 
+def test_snips_recipe_splits_by_the_corpus_split_file(snips_root, tmp_path):
+    """examples/snips/run.sh (manifest stage only) takes ROOT/split.tsv by itself."""
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}")
+    work = tmp_path / "w"
+    res = subprocess.run(["bash", os.path.join(repo, "examples", "snips", "run.sh"), snips_root, str(work),
+                          "--stop-stage", "0", "--profile", "debug", "--nj", "1"],
+                         env=env, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    split = dict(_tsv(os.path.join(snips_root, "split.tsv"))[1:])
+    assert {split[s] for s in (work / "manifests" / "test.spk").read_text().split()} == {"test"}
+
+
 def test_snips_rejects_impossible_split(tmp_path):
     assert synth_main(["snips", str(tmp_path), "--speakers", "2", "--quiet"]) == 2
