@@ -11,7 +11,7 @@ import torch
 import slu_kd_plugin  # noqa: F401  (safe-loading allow-list)
 from slu_kd_plugin.quantize import QuantizerError, load_quantizer, merge_consecutive
 from slu_kd_plugin.quantize.featurize import featurize_split, merge_shards
-from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer, phone_set
+from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer, phone_set, read_pronunciations
 from slu_kd_plugin.synth.tts import synthesize
 from slu_kd_plugin.synth.voices import Speaker
 
@@ -44,7 +44,19 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quantizer_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("q") / "phones.pt"
-    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--frame-ms", "30",
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--decoding", "phones",
+                          "--frame-ms", "30", "--out", str(path)], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def words_file(corpus, tmp_path_factory):
+    """A word-decoding quantizer whose LM knows the two sentences and some others."""
+    root, _ = corpus
+    (root / "train.txt").write_text("\n".join(SENTENCES + ("turn off the music", "bring me my socks")) + "\n")
+    path = tmp_path_factory.mktemp("qw") / "words.pt"
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), str(root), "--kind", "pocketsphinx", "--split", "train",
                           "--out", str(path)], capture_output=True, text=True, env=ENV)
     assert res.returncode == 0, res.stderr
     return path
@@ -111,7 +123,58 @@ def test_file_of_another_acoustic_model_is_refused(quantizer_file, tmp_path):
 
 
 def test_bad_frame_size_is_refused(tmp_path):
-    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--frame-ms", "25",
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--decoding", "phones", "--frame-ms", "25",
                           "--out", str(tmp_path / "q.pt")], capture_output=True, text=True, env=ENV)
     assert res.returncode != 0 and "multiple of 10 ms" in res.stderr
     assert not os.path.exists(tmp_path / "q.pt")
+
+
+def test_word_decoding_gives_the_words_phones_in_every_voice(corpus, words_file):
+    """Decoded as words, a sentence becomes its dictionary phones whatever the voice."""
+    _, paths = corpus
+    q = load_quantizer(words_file)
+    assert q.decoding == "words"
+    expected = {i: [p for w in text.split() for p in read_pronunciations()[w]] for i, text in enumerate(SENTENCES)}
+    right = 0
+    for (voice, i), path in paths.items():
+        phones = [p for p in _phones(q, path) if p != "SIL"]
+        right += phones == expected[i]
+    assert right >= 5, right  # of 6: espeak-ng's voice may lose a word
+
+
+def test_word_decoding_needs_transcripts(tmp_path):
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), str(tmp_path), "--kind", "pocketsphinx",
+                          "--out", str(tmp_path / "q.pt")], capture_output=True, text=True, env=ENV)
+    assert res.returncode != 0 and "train.txt" in res.stderr and "no transcripts" in res.stderr
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--out", str(tmp_path / "q.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode != 0 and "needs MANIFEST_DIR" in res.stderr
+    assert not os.path.exists(tmp_path / "q.pt")
+
+
+def _read_arpa(text):
+    tables, order = {}, 0
+    for line in text.splitlines():
+        if line.endswith("-grams:"):
+            order = int(line[1])
+            continue
+        parts = line.split("\t")
+        if order and len(parts) >= 2:
+            tables[tuple(parts[1].split())] = (10 ** float(parts[0]), 10 ** float(parts[2]) if len(parts) > 2 else 1.0)
+    return tables
+
+
+def test_word_lm_is_a_distribution_in_every_context():
+    """The back-off weights make P(. | context) sum to 1, seen contexts or not."""
+    from slu_kd_plugin.quantize.ngram_lm import arpa_lm
+
+    lm = _read_arpa(arpa_lm([s.split() for s in ("turn on the lights", "turn off the lights", "turn on the music")]))
+    vocab = [g[0] for g in lm if len(g) == 1 and g[0] != "<s>"]
+
+    def prob(gram):
+        if gram in lm:
+            return lm[gram][0]
+        return lm.get(gram[:-1], (0, 1.0))[1] * prob(gram[1:])
+
+    for ctx in [("<s>",), ("turn",), ("<s>", "turn"), ("turn", "on"), ("the",), ("music", "lights")]:
+        assert abs(sum(prob(ctx + (w,)) for w in vocab) - 1) < 1e-3, ctx

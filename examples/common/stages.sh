@@ -209,24 +209,27 @@ PY
 }
 
 # fit_quantizer MANIFEST SPLIT: the quantizer -> WORK/quantizer.pt: the vq-wav2vec checkpoint
-# VQ_WAV2VEC_PATH when set, else UNITS: pocketsphinx (phone units of CMU's pretrained,
-# speaker-independent acoustic model; nothing to fit) or kmeans (MFCC k-means fitted on
-# SPLIT's audio, which learns the training voices)
+# VQ_WAV2VEC_PATH when set, else UNITS, all from CMU's pretrained, speaker-independent
+# acoustic model (pocketsphinx) but kmeans:
+#   words:  the phones of words decoded with a trigram LM of SPLIT's transcripts (default)
+#   phones: all-phone decoding with the package's generic phone LM (knows nothing of the corpus)
+#   kmeans: MFCC k-means fitted on SPLIT's audio (learns the training voices)
 fit_quantizer() {
   if [ -n "${VQ_WAV2VEC_PATH:-}" ]; then
     set_asset QUANTIZER "$(checkpoint_file "$VQ_WAV2VEC_PATH")"; set_asset QUANTIZER_KIND vq-wav2vec
-  elif [ "${UNITS:-pocketsphinx}" = pocketsphinx ]; then
-    slu-kd-fit-quantizer --kind pocketsphinx --frame-ms $PHONE_FRAME_MS --out "$WORK/quantizer.pt"
-    set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND pocketsphinx
-  else
-    slu-kd-fit-quantizer "$1" --split "$2" --n-clusters $KMEANS_K --max-frames $KMEANS_FRAMES \
-      --seed 1 --out "$WORK/quantizer.pt" --no-progress
-    set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND kmeans
+    return
   fi
+  case ${UNITS:-words} in
+    words|phones) slu-kd-fit-quantizer "$1" --split "$2" --kind pocketsphinx --decoding "$UNITS" \
+                    --frame-ms $PHONE_FRAME_MS --out "$WORK/quantizer.pt";;
+    kmeans) slu-kd-fit-quantizer "$1" --split "$2" --n-clusters $KMEANS_K --max-frames $KMEANS_FRAMES \
+              --seed 1 --out "$WORK/quantizer.pt" --no-progress;;
+  esac
+  set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND "${UNITS:-words}"
 }
 # check_units: --units names a unit source
 check_units() {
-  case ${UNITS:-pocketsphinx} in pocketsphinx|kmeans) ;; *) usage_error "--units takes pocketsphinx or kmeans, not '$UNITS'";; esac
+  case ${UNITS:-words} in words|phones|kmeans) ;; *) usage_error "--units takes words, phones or kmeans, not '$UNITS'";; esac
 }
 
 # featurize MANIFEST SPLIT...: SPLIT.units with the recorded quantizer, in NJ shards side

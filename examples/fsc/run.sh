@@ -17,9 +17,10 @@
 #                               masked speech-BERT states), units, hidden or none (default: the
 #                               profile's; demo uses units only, see recipe_profile)
 #   --allow-unseen-labels       keep valid/test intents that training never has (tiny corpora only)
-#   --units pocketsphinx|kmeans without --vq-wav2vec/--pretrained-dir: phone units of the
-#                               pretrained pocketsphinx en-us model (default; speaker-independent)
-#                               or MFCC k-means fitted on the training audio (learns its voices)
+#   --units words|phones|kmeans the unit source without --vq-wav2vec/--pretrained-dir: phones of
+#                               CMU's pretrained en-us model (pocketsphinx), decoded as words with a
+#                               trigram of the training transcripts (words, default) or as phones
+#                               (phones); or MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
 #   --augment-audio SPEC        training-audio copies right after the manifests: comma list of
 #                               speed (0.9,1.1), pitch (-2,2 semitones), vtlp (formants x0.9,1.1),
@@ -36,7 +37,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "FSC_ROOT and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; AUGMENT_AUDIO=none
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=words; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; AUGMENT_AUDIO=none
 while [ $# -gt 0 ]; do
   case $1 in
     --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); shift; continue;;

@@ -22,9 +22,10 @@
 #   --text-case lower|keep      GPT-2 BPE input lower-cased (default, the paper's) or as written
 #   --profile debug|demo|paper  sizes and schedules (default demo; see recipe_profile in
 #                               examples/common/stages.sh)
-#   --units pocketsphinx|kmeans without --vq-wav2vec/--pretrained-dir: phone units of the
-#                               pretrained pocketsphinx en-us model (default; speaker-independent)
-#                               or MFCC k-means fitted on the training audio (learns its voices)
+#   --units words|phones|kmeans the unit source without --vq-wav2vec/--pretrained-dir: phones of
+#                               CMU's pretrained en-us model (pocketsphinx), decoded as words with a
+#                               trigram of the training transcripts (words, default) or as phones
+#                               (phones); or MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
 # stages: 0 manifests  1 quantizer  2 units  3 data-bin (units, input0, ltr)  4 speech BERT
 #         5 text model  6 PT-KD  7 AM-PT
@@ -38,7 +39,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "LIBRISPEECH_ROOT and WORK_DIR are required"
 LIBRISPEECH=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=pocketsphinx; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
+STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=words; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
 VQ_WAV2VEC_PATH=${VQ_WAV2VEC:-}; SPEECH_BERT_PATH=${BERT_KMEANS:-}; TEXT_MODEL_PATH=${ROBERTA_BASE:-}
 GPT2_JSON=; GPT2_BPE=; TEXT_CASE_OPT=lower
 while [ $# -gt 0 ]; do

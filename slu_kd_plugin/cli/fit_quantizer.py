@@ -1,12 +1,15 @@
 """slu-kd-fit-quantizer: make an offline quantizer file.
 
-    slu-kd-fit-quantizer --kind pocketsphinx --frame-ms 30 --out phones.pt
+    slu-kd-fit-quantizer MANIFEST_DIR --kind pocketsphinx --decoding words --split train --out words.pt
+    slu-kd-fit-quantizer --kind pocketsphinx --decoding phones --frame-ms 30 --out phones.pt
     slu-kd-fit-quantizer MANIFEST_DIR --kind kmeans --split train --n-clusters 100 \\
         --max-frames 200000 --seed 1 --out kmeans.pt
 
 pocketsphinx: phone units of CMU's pretrained en-us acoustic model (the pocketsphinx
-package), one token per --frame-ms of each decoded phone; nothing is fitted, the
-file records the settings and which acoustic model it needs.
+package), one token per --frame-ms of each decoded phone.  --decoding words decodes
+words with a trigram LM fitted on the split's transcripts ({split}.txt) and writes their
+phones; --decoding phones decodes phones with the package's generic phone LM (nothing
+is fitted).  The file records the settings, the LM and which acoustic model it needs.
 kmeans: MFCC + k-means fitted on a seeded random subset of the split's frames, so
 the same data and seed always give the same file.
 """
@@ -23,6 +26,9 @@ def get_parser():
     p.add_argument("--kind", choices=("kmeans", "pocketsphinx"), default="kmeans",
                    help="kmeans: MFCC k-means fitted on the split; pocketsphinx: pretrained "
                         "speaker-independent phone units")
+    p.add_argument("--decoding", choices=("words", "phones"), default="words",
+                   help="pocketsphinx: words (trigram LM of the split's transcripts; the phones of "
+                        "the decoded words) or phones (all-phone decoding, corpus-independent)")
     p.add_argument("--frame-ms", type=int, default=30,
                    help="pocketsphinx: one phone token per this many ms of each phone")
     p.add_argument("--split", default="train", help="manifest split to fit on")
@@ -56,10 +62,12 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     from slu_kd_plugin.quantize.mfcc_kmeans import fit_quantizer, sample_training_frames
 
+    needs_data = args.kind == "kmeans" or args.decoding == "words"
+    if needs_data and args.manifest_dir is None:
+        sys.exit(f"slu-kd-fit-quantizer: error: --kind {args.kind}"
+                 f"{' --decoding words' if args.kind == 'pocketsphinx' else ''} needs MANIFEST_DIR")
     if args.kind == "pocketsphinx":
         return _pocketsphinx(args)
-    if args.manifest_dir is None:
-        sys.exit("slu-kd-fit-quantizer: error: --kind kmeans needs MANIFEST_DIR")
     progress = not args.no_progress
     try:
         entries = read_manifest(os.path.join(args.manifest_dir, f"{args.split}.tsv"))
@@ -74,12 +82,26 @@ def main(argv=None):
     logging.getLogger("slu-kd-fit-quantizer").info("wrote %s", q.describe())
 
 
+def _transcripts(manifest_dir, split):
+    from slu_kd_plugin.quantize import QuantizerError
+
+    path = os.path.join(manifest_dir, f"{split}.txt")
+    if not os.path.isfile(path):
+        raise QuantizerError(f"{path}: no transcripts for the word LM (slu-kd-prepare writes them)")
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
 def _pocketsphinx(args):
     from slu_kd_plugin.quantize import QuantizerError
-    from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer
+    from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer, fit_word_lm
 
     try:
-        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms)
+        word_lm, info = None, {}
+        if args.decoding == "words":
+            word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split))
+            info = {"manifest": os.path.abspath(args.manifest_dir), "split": args.split}
+        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info)
         q.encode(__import__("torch").zeros(16000))  # the decoder starts, or fails here
     except QuantizerError as e:
         sys.exit(f"slu-kd-fit-quantizer: error: {e}")

@@ -8,21 +8,34 @@ language model; all-phone decoding with it turns any voice into phone segments o
 ``frame_ms`` of its duration (durations kept, as vq-wav2vec's frame-level tokens
 keep them: merged to one token per phone, the same phones lost half the accuracy).
 
-Decoding uses pocketsphinx's generic phone LM at its usual weight (a trigram over
-the training transcripts' phones, tried on a few voices, decoded no better and broke
-down at higher weights).
+Two decodings:
+
+* ``phones``: all-phone decoding with pocketsphinx's generic phone LM; knows nothing
+  of the corpus.
+* ``words`` (:func:`fit_word_lm`): word decoding with a trigram LM of the training
+  transcripts and the shipped dictionary cut down to their words, written as the
+  phones of the decoded words (each word's frames shared out over its phones).  The
+  same word then gives the same phones in every voice, which all-phone decoding of an
+  unfamiliar voice does not; a misrecognised word becomes another word's phones.  The
+  LM and dictionary are stored in the quantizer file, so the file alone reproduces
+  the units.
 
 Decoding is deterministic (batch CMN per utterance, no state carried between
 utterances), so shards and resumed runs give the same tokens.
 """
+import collections
 import functools
 import hashlib
+import logging
 import os
+import tempfile
 
 import torch
 
 from ..utils import atomic_save_bytes
 from . import Quantizer, QuantizerError
+
+logger = logging.getLogger(__name__)
 
 KIND = "pocketsphinx_phones"
 VERSION = 1
@@ -75,29 +88,45 @@ def read_pronunciations():
 # ------------------------------------------------------------------ quantizer
 
 
+FILLERS = ("<s>", "</s>", "<sil>")  # the decoder's silence words
+
+
 class PocketsphinxPhoneQuantizer(Quantizer):
     kind = KIND
     merge_repeats = False
 
-    def __init__(self, frame_ms=30, lw=2.0, info=None, path=None, fingerprint=None):
+    def __init__(self, frame_ms=30, lw=2.0, info=None, path=None, fingerprint=None, word_lm=None):
         if frame_ms < 10 or frame_ms % 10:
             raise QuantizerError(f"frame_ms must be a multiple of 10 ms, not {frame_ms}")
         self.frame_ms, self.lw = int(frame_ms), float(lw)
+        self.word_lm = word_lm  # None (all-phone decoding) or {"arpa": text, "dict": text}
         self.info, self.path = dict(info or {}), path
         self.fingerprint = fingerprint or acoustic_model_fingerprint()
         self.min_samples = 400  # one 25 ms analysis window
         self.frame_shift_ms = float(frame_ms)
         self._decoder = None
+        self._prons = None
+
+    @property
+    def decoding(self):
+        return "words" if self.word_lm else "phones"
 
     def _make_decoder(self):
         ps = _package()
         if self.fingerprint != acoustic_model_fingerprint():
             raise QuantizerError(f"{self.path}: made with another pocketsphinx acoustic model "
                                  f"({self.fingerprint}, installed {acoustic_model_fingerprint()})")
-        cfg = ps.Config(hmm=os.path.join(model_dir(), "en-us"),
-                        allphone=os.path.join(model_dir(), "en-us-phone.lm.bin"), lw=self.lw,
-                        beam=1e-20, pbeam=1e-20, loglevel="FATAL")
-        return ps.Decoder(cfg)
+        hmm = os.path.join(model_dir(), "en-us")
+        if not self.word_lm:
+            return ps.Decoder(ps.Config(hmm=hmm, allphone=os.path.join(model_dir(), "en-us-phone.lm.bin"),
+                                        lw=self.lw, beam=1e-20, pbeam=1e-20, loglevel="FATAL"))
+        self._prons = {line.split()[0]: line.split()[1:] for line in self.word_lm["dict"].splitlines()}
+        with tempfile.TemporaryDirectory(prefix="slu-kd-ps-") as tmp:
+            paths = {k: os.path.join(tmp, k) for k in ("arpa", "dict")}
+            for k, path in paths.items():
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(self.word_lm[k])
+            return ps.Decoder(ps.Config(hmm=hmm, lm=paths["arpa"], dict=paths["dict"], loglevel="FATAL"))
 
     def segments(self, wav):
         """[(phone, n_10ms_frames)] of a 1-D float 16 kHz waveform."""
@@ -108,7 +137,21 @@ class PocketsphinxPhoneQuantizer(Quantizer):
         d.start_utt()
         d.process_raw(pcm, full_utt=True)
         d.end_utt()
-        return [(s.word, s.end_frame - s.start_frame + 1) for s in d.seg()]
+        segs = [(s.word, s.end_frame - s.start_frame + 1) for s in d.seg()]
+        return segs if not self.word_lm else self._word_phones(segs)
+
+    def _word_phones(self, word_segments):
+        """Words -> their phones, a word's frames shared out evenly (the first phones get
+        the remainder), fillers -> SIL."""
+        out = []
+        for word, frames in word_segments:
+            phones = self._prons.get(word)
+            if word in FILLERS or word.startswith("[") or not phones:
+                out.append(("SIL", frames))
+                continue
+            base, extra = divmod(frames, len(phones))
+            out += [(ph, base + (i < extra)) for i, ph in enumerate(phones) if base + (i < extra) > 0]
+        return out
 
     def frame_units(self, wav):
         per = self.frame_ms // 10
@@ -122,7 +165,7 @@ class PocketsphinxPhoneQuantizer(Quantizer):
 
     def state_dict(self):
         return {"kind": KIND, "version": VERSION, "frame_ms": self.frame_ms, "lw": self.lw,
-                "fingerprint": self.fingerprint, "info": self.info}
+                "fingerprint": self.fingerprint, "word_lm": self.word_lm, "info": self.info}
 
     def save(self, path):
         atomic_save_bytes(path, lambda tmp: torch.save(self.state_dict(), tmp))
@@ -133,9 +176,38 @@ class PocketsphinxPhoneQuantizer(Quantizer):
         if state.get("version") != VERSION:
             raise QuantizerError(f"{path}: {KIND} version {state.get('version')}, expected {VERSION}")
         try:
-            return cls(state["frame_ms"], state["lw"], state.get("info"), path, state["fingerprint"])
+            return cls(state["frame_ms"], state["lw"], state.get("info"), path, state["fingerprint"],
+                       state.get("word_lm"))
         except KeyError as e:
             raise QuantizerError(f"{path}: malformed {KIND} file (no {e})") from None
 
     def describe(self):
-        return super().describe() + f", pocketsphinx en-us all-phone decoding, lw={self.lw:g}"
+        how = "word trigram of the training transcripts" if self.word_lm else "all-phone"
+        return super().describe() + f", pocketsphinx en-us {how} decoding"
+
+
+def transcript_words(texts):
+    """Word lists of transcripts as the dictionary spells words (lower case, no punctuation)."""
+    table = str.maketrans({c: " " for c in ".,?!;:\"-"})
+    return [t.lower().translate(table).split() for t in texts]
+
+
+def fit_word_lm(texts, order=3):
+    """{"arpa", "dict"} of the transcripts' words.  Words the dictionary lacks cannot be
+    decoded: a sentence holding one is left out of the LM, with a warning that counts them."""
+    from .ngram_lm import arpa_lm
+
+    prons = read_pronunciations()
+    sentences = [s for s in transcript_words(texts) if s]
+    missing = collections.Counter(w for s in sentences for w in s if w not in prons)
+    kept = [s for s in sentences if all(w in prons for w in s)]
+    if missing:
+        logger.warning("%d of %d transcripts hold words pocketsphinx's dictionary lacks and are left "
+                       "out of the word LM (%d distinct, e.g. %s)", len(sentences) - len(kept),
+                       len(sentences), len(missing), ", ".join(w for w, _ in missing.most_common(5)))
+    if not kept:
+        raise QuantizerError("no transcript is spelled only with words of pocketsphinx's dictionary: "
+                             "use --units phones or kmeans")
+    vocab = sorted({w for s in kept for w in s})
+    lexicon = "".join(f"{w} {' '.join(prons[w])}\n" for w in vocab)
+    return {"arpa": arpa_lm(kept, order), "dict": lexicon}
