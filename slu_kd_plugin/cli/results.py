@@ -48,17 +48,40 @@ def collect(runs_dir):
     table = {}
     for setting, subset in SETTINGS.items():
         for row in ROWS:
-            files = sorted(glob.glob(os.path.join(runs_dir, subset, row, "seed*", "eval", "metrics.json")))
+            files = sorted(glob.glob(os.path.join(runs_dir, subset, row, "seed*", "eval", "metrics.json")),
+                           key=_seed_of)
             metrics = [read_metrics(f) for f in files]
             accs = [round(m["accuracy"], 2) for m in metrics]
             if accs:
-                std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-                cell = {"mean": round(statistics.mean(accs), 2), "std": round(std, 2), "runs": accs}
+                cell = {**_mean_std(accs), "runs": accs, "seeds": [_seed_of(f) for f in files]}
                 per_speaker = mean_per_speaker(metrics)
                 if per_speaker:
                     cell["per_speaker"] = per_speaker
                 table.setdefault(setting, {})[row] = cell
+        _paired_steps(table.get(setting, {}))
     return table
+
+
+def _seed_of(path):
+    return int(os.path.basename(os.path.dirname(os.path.dirname(path)))[len("seed"):])
+
+
+def _mean_std(values):
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.mean(values), 2), "std": round(std, 2)}
+
+
+def _paired_steps(rows):
+    """Each row's ``vs_previous``: the per-seed difference to the row before it in the chain
+    (same seed, same data), mean ± std over the seeds both have: what one step adds, with
+    the seed-to-seed spread of the runs themselves taken out."""
+    for prev, row in zip(ROWS, ROWS[1:]):
+        if prev in rows and row in rows:
+            before = dict(zip(rows[prev]["seeds"], rows[prev]["runs"]))
+            diffs = [round(acc - before[seed], 2)
+                     for seed, acc in zip(rows[row]["seeds"], rows[row]["runs"]) if seed in before]
+            if diffs:
+                rows[row]["vs_previous"] = {**_mean_std(diffs), "diffs": diffs}
 
 
 def markdown(table):
@@ -69,6 +92,18 @@ def markdown(table):
             r = table.get(setting, {}).get(row)
             cells.append(f"{r['mean']:.2f} ± {r['std']:.2f} (n={len(r['runs'])})" if r else "—")
         lines.append(f"| {ROW_NAMES[row]} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + "\n"
+
+
+def steps_table(table):
+    """Markdown of each chain step's paired difference (see _paired_steps)."""
+    lines = ["", "| step (paired over seeds) | full | 10% |", "|---|---|---|"]
+    for prev, row in zip(ROWS, ROWS[1:]):
+        cells = []
+        for setting in SETTINGS:
+            d = table.get(setting, {}).get(row, {}).get("vs_previous")
+            cells.append(f"{d['mean']:+.2f} ± {d['std']:.2f} (n={len(d['diffs'])})" if d else "—")
+        lines.append(f"| {ROW_NAMES[prev]} → {ROW_NAMES[row]} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -113,7 +148,7 @@ def plot(table, path):
     ax.set_ylabel("test accuracy (%)")
     low = min([v["mean"] - v["std"] for s in table.values() for v in s.values()] or [0])
     ax.set_ylim(max(0, low - 5), 100)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)  # never over a bar
     ax.set_title("slu-kd on the synthetic FSC-style corpus (unseen speakers)")
     fig.tight_layout()
     fig.savefig(path + ".tmp.png", dpi=110)
@@ -203,7 +238,7 @@ def main(argv=None):
         raise SystemExit(f"{args.runs_dir}: no eval/metrics.json found")
     with atomic_write(args.out) as f:
         json.dump(table, f, indent=2)
-    md = markdown(table) + voice_table(table)
+    md = markdown(table) + steps_table(table) + voice_table(table)
     if args.timings and os.path.isfile(args.timings):
         md += timings_table(args.timings)
     base = os.path.splitext(args.out)[0]
