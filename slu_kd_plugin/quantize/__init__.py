@@ -68,6 +68,19 @@ class Quantizer:
                 f"({self.min_samples / 16:.1f} ms)"
             )
 
+    def save(self, path):
+        """Write :meth:`state_dict` (the kinds slu-kd makes itself) so the file only ever
+        appears complete."""
+        from ..utils import atomic_save_bytes
+
+        atomic_save_bytes(path, lambda tmp: torch.save(self.state_dict(), tmp))
+        self.path = path
+
+    @classmethod
+    def check_version(cls, state, path, version):
+        if state.get("version") != version:
+            raise QuantizerError(f"{path}: {cls.kind} version {state.get('version')}, expected {version}")
+
     def describe(self):
         return (
             f"{self.kind} quantizer from {self.path}: {len(self.symbols())} symbols, "

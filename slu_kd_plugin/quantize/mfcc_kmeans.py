@@ -17,7 +17,6 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 import torchaudio.functional as AF
 
-from ..utils import atomic_save_bytes
 from . import Quantizer, QuantizerError
 
 logger = logging.getLogger(__name__)
@@ -181,14 +180,9 @@ class MfccKmeansQuantizer(Quantizer):
             "info": self.info,
         }
 
-    def save(self, path):
-        atomic_save_bytes(path, lambda tmp: torch.save(self.state_dict(), tmp))
-        self.path = path
-
     @classmethod
     def from_state(cls, state, path=None):
-        if state.get("version") != VERSION:
-            raise QuantizerError(f"{path}: {KIND} version {state.get('version')}, expected {VERSION}")
+        cls.check_version(state, path, VERSION)
         try:
             return cls(state["centroids"], state["feat_mean"], state["feat_std"],
                        MfccConfig(**state["mfcc"]), merge_repeats=state["merge_repeats"],

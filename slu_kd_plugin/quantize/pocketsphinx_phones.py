@@ -32,7 +32,6 @@ import tempfile
 
 import torch
 
-from ..utils import atomic_save_bytes
 from . import Quantizer, QuantizerError
 
 logger = logging.getLogger(__name__)
@@ -167,14 +166,9 @@ class PocketsphinxPhoneQuantizer(Quantizer):
         return {"kind": KIND, "version": VERSION, "frame_ms": self.frame_ms, "lw": self.lw,
                 "fingerprint": self.fingerprint, "word_lm": self.word_lm, "info": self.info}
 
-    def save(self, path):
-        atomic_save_bytes(path, lambda tmp: torch.save(self.state_dict(), tmp))
-        self.path = path
-
     @classmethod
     def from_state(cls, state, path=None):
-        if state.get("version") != VERSION:
-            raise QuantizerError(f"{path}: {KIND} version {state.get('version')}, expected {VERSION}")
+        cls.check_version(state, path, VERSION)
         try:
             return cls(state["frame_ms"], state["lw"], state.get("info"), path, state["fingerprint"],
                        state.get("word_lm"))
