@@ -3,7 +3,7 @@
 case ${PROFILE:-demo} in
   demo)
     SYN_SPEAKERS=40; SYN_UTTS=50; SYN_VALID=6; SYN_TEST=6; SYN_PAIRED=800
-    KMEANS_K=100; SPM_VOCAB=300; MAX_POS=1024
+    SYN_UNITS=words; PHONE_FRAME_MS=30; KMEANS_K=100; KMEANS_FRAMES=200000; SPM_VOCAB=300; MAX_POS=1024
     # a text model pretrained here on 720 sentences never learns a useful <s> (masked LM
     # does not supervise it): PT-KD matches the mean of its final-layer states instead
     TEXT_VECTOR=mean
@@ -21,7 +21,7 @@ case ${PROFILE:-demo} in
     ;;
   paper)
     SYN_SPEAKERS=97; SYN_UTTS=100; SYN_VALID=10; SYN_TEST=10; SYN_PAIRED=5000
-    KMEANS_K=500; SPM_VOCAB=2000; MAX_POS=2048; TEXT_VECTOR=cls
+    SYN_UNITS=words; PHONE_FRAME_MS=30; KMEANS_K=500; KMEANS_FRAMES=1000000; SPM_VOCAB=2000; MAX_POS=2048; TEXT_VECTOR=cls
     BERT_ARCH="--max-positions $MAX_POS"   # roberta_base: 12 x 768, FFN 3072, 12 heads
     TEXT_ARCH="--max-positions 512"
     DS2_ARCH="--ds2-conv-channels 32 --ds2-lstm-layers 5 --ds2-lstm-hidden 768"

@@ -44,9 +44,11 @@ DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired; CK=$WORK/checkpoints
 timer_start
 
 if stage 0; then  # synthetic corpora in the real layouts
+  # test voices of engines, genders and accents that no stage ever hears (pretraining
+  # included): flite's and festival's female voices, two unseen espeak-ng accents
   slu-kd-synth fsc "$WORK/corpus/fsc" --speakers $SYN_SPEAKERS --utts-per-speaker $SYN_UTTS \
-    --valid-speakers $SYN_VALID --test-speakers $SYN_TEST --seed 1 --jobs 2
-  slu-kd-synth librispeech "$WORK/corpus/librispeech" --utterances $SYN_PAIRED --seed 2 --jobs 2
+    --valid-speakers $SYN_VALID --test-speakers $SYN_TEST --voices held-out --seed 1 --jobs 2
+  slu-kd-synth librispeech "$WORK/corpus/librispeech" --utterances $SYN_PAIRED --voices wide --seed 2 --jobs 2
   timer_lap "corpora"
 fi
 
@@ -54,9 +56,13 @@ if stage 1; then  # manifests -> quantizer -> units -> data-bin
   M=$WORK/manifests
   slu-kd-prepare fsc "$WORK/corpus/fsc" "$M/fsc" --subset-fraction 0.1 --subset-name train10 --seed 1
   slu-kd-prepare librispeech "$WORK/corpus/librispeech" "$M/paired" --train train-clean-100 --valid dev-clean
-  slu-kd-fit-quantizer "$M/paired" --split train --n-clusters $KMEANS_K --seed 1 --out "$WORK/quantizer.pt"
-  slu-kd-featurize "$M/fsc" --quantizer "$WORK/quantizer.pt" --split train,train10,valid,test
-  slu-kd-featurize "$M/paired" --quantizer "$WORK/quantizer.pt" --split train,valid
+  # units of all speech from one quantizer; a word-decoding one gets the LM of the
+  # transcripts of both training sets, k-means is fitted on the paired audio
+  mkdir -p "$M/lm"; cat "$M/paired/train.txt" "$M/fsc/train.txt" > "$M/lm/train.txt"
+  UNITS=$SYN_UNITS; NJ=$(nproc)
+  if [ "$UNITS" = kmeans ]; then fit_quantizer "$M/paired" train; else fit_quantizer "$M/lm" train; fi
+  featurize "$M/fsc" train train10 valid test
+  featurize "$M/paired" train valid
   slu-kd-binarize "$M/fsc" "$DATA" --splits train train10 valid test \
     --spm-extra-text "$M/paired/train.txt" --spm-vocab-size $SPM_VOCAB
   slu-kd-binarize "$M/paired" "$PAIRED" --splits train valid --streams units input0 ltr \
