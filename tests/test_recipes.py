@@ -156,7 +156,10 @@ def test_librispeech_recipe_makes_the_pretrained_assets(runs):
     for stage in PRETRAINED:
         assert (run.work / "checkpoints" / stage / "checkpoint_best.pt").is_file(), stage
     a = assets(run.work)
-    assert a["QUANTIZER_KIND"] == "kmeans" and a["TEXT_ENCODER"] == "spm"
+    # the offline default unit source: pocketsphinx word decoding with the transcripts' LM
+    assert a["QUANTIZER_KIND"] == "words" and a["TEXT_ENCODER"] == "spm"
+    from slu_kd_plugin.quantize import load_quantizer
+    assert load_quantizer(a["QUANTIZER"]).decoding == "words"
     assert a["AM_PT"] == str(run.work / "checkpoints" / "am_pt" / "checkpoint_best.pt")
     for split in ("train", "valid"):
         for stream in ("units", "input0", "ltr"):
