@@ -59,15 +59,14 @@ def main(argv=None):
     from slu_kd_plugin.quantize import QuantizerError
     from slu_kd_plugin.quantize.featurize import FeaturizeError, read_manifest
 
-    torch.set_num_threads(args.threads)
-    from slu_kd_plugin.quantize.mfcc_kmeans import fit_quantizer, sample_training_frames
-
     needs_data = args.kind == "kmeans" or args.decoding == "words"
     if needs_data and args.manifest_dir is None:
         sys.exit(f"slu-kd-fit-quantizer: error: --kind {args.kind}"
                  f"{' --decoding words' if args.kind == 'pocketsphinx' else ''} needs MANIFEST_DIR")
     if args.kind == "pocketsphinx":
         return _pocketsphinx(args)
+    torch.set_num_threads(args.threads)
+    from slu_kd_plugin.quantize.mfcc_kmeans import fit_quantizer, sample_training_frames
     progress = not args.no_progress
     try:
         entries = read_manifest(os.path.join(args.manifest_dir, f"{args.split}.tsv"))
@@ -93,6 +92,8 @@ def _transcripts(manifest_dir, split):
 
 
 def _pocketsphinx(args):
+    import torch
+
     from slu_kd_plugin.quantize import QuantizerError
     from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer, fit_word_lm
 
@@ -102,7 +103,7 @@ def _pocketsphinx(args):
             word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split))
             info = {"manifest": os.path.abspath(args.manifest_dir), "split": args.split}
         q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info)
-        q.encode(__import__("torch").zeros(16000))  # the decoder starts, or fails here
+        q.encode(torch.zeros(16000))  # the decoder starts, or fails here
     except QuantizerError as e:
         sys.exit(f"slu-kd-fit-quantizer: error: {e}")
     q.save(args.out)

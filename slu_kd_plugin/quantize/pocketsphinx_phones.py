@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 KIND = "pocketsphinx_phones"
 VERSION = 1
-SAMPLE_RATE = 16000
 
 
 def _package():
@@ -54,8 +53,10 @@ def model_dir():
     return os.path.join(_package().get_model_path(), "en-us")
 
 
+@functools.lru_cache(maxsize=1)
 def acoustic_model_fingerprint():
-    """sha1 of the acoustic model's mdef and means: a quantizer file refuses another model."""
+    """sha1 of the acoustic model's mdef and means (read once per process): a quantizer
+    file refuses another model."""
     h = hashlib.sha1()
     for name in ("mdef", "means"):
         with open(os.path.join(model_dir(), "en-us", name), "rb") as f:
@@ -65,11 +66,17 @@ def acoustic_model_fingerprint():
 
 def phone_set():
     """The phones decoding can emit: those of the shipped dictionary and the fillers of
-    the acoustic model's noise dictionary (SIL, +NSN+, +SPN+), sorted."""
+    the acoustic model's noise dictionary (SIL, +NSN+, +SPN+), sorted; a new list each
+    call, of a set read once per process."""
+    return list(_phones())
+
+
+@functools.lru_cache(maxsize=1)
+def _phones():
     phones = {p for pron in read_pronunciations().values() for p in pron}
     with open(os.path.join(model_dir(), "en-us", "noisedict"), encoding="utf-8") as f:
         phones.update(line.split()[1] for line in f if len(line.split()) == 2)
-    return sorted(phones)
+    return tuple(sorted(phones))
 
 
 @functools.lru_cache(maxsize=1)
