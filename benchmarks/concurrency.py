@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench_run  # noqa: E402  (benchmarks/run.py: FT-KD flags from the work dir)
+import run as bench_run  # noqa: E402  (benchmarks/run.py's options)
+from measure.bench import Bench  # noqa: E402  (FT-KD flags from the work dir)
+from measure.process import tool  # noqa: E402
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "SLU_KD_THREADS")
 
@@ -69,7 +71,7 @@ def setting(bench, name, n, env, deadline):
     for i in range(n):
         save = bench.scratch / name / str(i)
         save.mkdir(parents=True, exist_ok=True)
-        argv = [bench_run.tool("fairseq-train"), data, *bench.common_flags(save), *flags]
+        argv = [tool("fairseq-train"), data, *bench.common_flags(save), *flags]
         procs.append(start(argv, save / "train.log", env))
     rows = []
     for i, (code, wall, user, system) in enumerate(wait_all(procs, deadline)):
@@ -93,8 +95,8 @@ def main(argv=None):
     import tempfile
 
     scratch = args.scratch or tempfile.mkdtemp(prefix="slu-kd-concurrency-")
-    bench = bench_run.Bench(bench_run.parse_args(["--work", args.work, "--epochs", str(args.epochs),
-                                                  "--scratch", scratch, "--device", "cpu"]))
+    bench = Bench(bench_run.parse_args(["--work", args.work, "--epochs", str(args.epochs),
+                                       "--scratch", scratch, "--device", "cpu"]))
     cores = os.cpu_count()
     alone = setting(bench, "alone", 1, environment(), deadline=3600)
     deadline = args.cap * alone["wall_s"]
