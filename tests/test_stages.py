@@ -64,11 +64,42 @@ def test_ft_kd_starts_from_pt_kd_and_am_pt(trained):
     assert not any(k.startswith("teacher") for k in state_of(trained.ckpt("ft_kd"))["model"])
 
 
+def greedy_cer(ckpt, data, manifests, split):
+    """Character error rate (%) of a ds2_ctc checkpoint on ``split``, recomputed here:
+    greedy CTC decoding (best symbol per frame, repeats merged, blanks dropped) against
+    the split's letters as the manifest's ``.ltr`` file writes them."""
+    import editdistance
+    import torch
+
+    import slu_kd_plugin  # noqa: F401
+    from fairseq import checkpoint_utils
+
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(ckpt)], arg_overrides={"data": str(data)})
+    model, chars = models[0].eval(), task.target_dictionary
+    with open(manifests / f"{split}.ltr") as f:
+        refs = [line.split() for line in f]
+    task.load_dataset(split)
+    errors = 0
+    # batches as fairseq-train's validation forms them (--batch-size 8), so padding is alike
+    for sample in task.get_batch_iterator(task.dataset(split), max_sentences=8).next_epoch_itr(shuffle=False):
+        with torch.no_grad():
+            out = model(**sample["net_input"])
+        best = out["encoder_out"].argmax(-1).t()  # (B, T') symbol per output frame
+        lengths = (~out["padding_mask"]).sum(-1).tolist()
+        for uid, frames, n in zip(sample["id"].tolist(), best, lengths):
+            hyp = [chars[s] for s in frames[:n].unique_consecutive().tolist() if s != chars.bos()]  # bos = blank
+            errors += editdistance.eval(hyp, refs[uid])
+    return 100.0 * errors / sum(len(r) for r in refs)
+
+
 def test_am_pt_validation_reports_cer(trained):
     valid = log_records(trained.log("am_pt"), "valid")
     assert len(valid) == 5
-    assert all(0 <= float(r["valid_uer"]) <= 100 for r in valid)
-    assert "valid_best_uer" in valid[-1]
+    # the last epoch's uer is the CER of the model it saved, decoded and scored here
+    cer = greedy_cer(trained.ckpt("am_pt", "last"), trained.paired, trained.manifests / "paired", "valid")
+    assert float(valid[-1]["valid_uer"]) == pytest.approx(cer, abs=0.001)
+    uers = [float(r["valid_uer"]) for r in valid]
+    assert float(valid[-1]["valid_best_uer"]) == min(uers)  # --best-checkpoint-metric uer: lower is better
 
 
 def test_ft_kd_resumes_from_last_checkpoint(trained, tmp_path):
@@ -95,11 +126,20 @@ def evaluation(trained, tmp_path_factory):
     return dict(zip(("validate_rc", "evaluate_rc"), codes), out=out)
 
 
-def test_fairseq_validate_reports_accuracy(evaluation):
+def test_fairseq_validate_reports_accuracy(trained, evaluation):
     log = evaluation["out"] / "validate.log"
     assert evaluation["validate_rc"] == 0, error_message(log)
+    assert evaluation["evaluate_rc"] == 0, error_message(evaluation["out"] / "evaluate.log")
     (record,) = log_records(log, "test")
-    assert 0 <= float(record["test_accuracy"]) <= 100
+    # the share of test utterances whose predicted intent (slu-kd-evaluate's predictions,
+    # one per utterance) is the manifest's label
+    with open(trained.manifests / "fsc" / "test.label") as f:
+        labels = [line.strip() for line in f]
+    with open(evaluation["out"] / "eval" / "predictions.jsonl") as f:
+        predicted = {row["id"]: row["prediction"] for row in map(json.loads, f)}
+    assert sorted(predicted) == list(range(len(labels)))
+    right = sum(predicted[i] == label for i, label in enumerate(labels))
+    assert float(record["test_accuracy"]) == pytest.approx(100.0 * right / len(labels), abs=0.01)
 
 
 def test_evaluate_writes_metrics_predictions_and_plot(trained, evaluation):
