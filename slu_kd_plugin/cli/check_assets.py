@@ -58,7 +58,8 @@ def roberta_dictionary(dict_path):
 
 def check_roberta(path):
     """A RoBERTa checkpoint and the dict.txt beside it; returns that dictionary."""
-    from ..models.pretrained import check_vocab, describe, load_state, roberta_parts
+    from ..checkpoints import describe, load_state
+    from ..models.pretrained import check_vocab, roberta_parts
 
     d = roberta_dictionary(beside(path, "dict.txt"))
     state = load_state(path)
@@ -175,7 +176,8 @@ def text_model_arch(path):
     from fairseq.models import ARCH_MODEL_REGISTRY, ARCH_CONFIG_REGISTRY
     from omegaconf import OmegaConf
 
-    from ..models.pretrained import describe, load_state, model_name_of, roberta_parts
+    from ..checkpoints import describe, load_state, model_name_of
+    from ..models.pretrained import roberta_parts
 
     state = load_state(path)
     model_cfg, _ = roberta_parts(state, describe(state, path))
