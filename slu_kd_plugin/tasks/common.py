@@ -1,58 +1,16 @@
 """Helpers the plugin's tasks share: dictionaries and the unit stream of a split."""
 import logging
-import os
 
 import numpy as np
-from fairseq.data import (
-    Dictionary,
-    NestedDictionaryDataset,
-    OffsetTokensDataset,
-    PrependTokenDataset,
-    SortDataset,
-    StripTokenDataset,
-    TruncateDataset,
-    data_utils,
-)
+from fairseq.data import NestedDictionaryDataset, SortDataset, data_utils
 from fairseq.tasks import FairseqTask
 from omegaconf import open_dict
 
+# the data-bin readers, here too because every task reads its splits with them
+from ..data.binarized import encoder_input, load_dict, load_intents, load_split  # noqa: F401
 from ..data.speech_states import PaddedStatesDataset, run_speech_bert
 
 logger = logging.getLogger(__name__)
-
-
-def load_dict(data, name, add_mask=True):
-    """``DATA/name/dict.txt``, with ``<mask>`` added as fairseq's RoBERTa tasks do (so
-    indices agree with masked_lm / sentence_prediction checkpoints)."""
-    path = os.path.join(data, name, "dict.txt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: dictionary not found (run slu-kd-binarize first)")
-    dictionary = Dictionary.load(path)
-    dictionary.path = path  # so a checkpoint that does not fit it can name the file
-    if add_mask:
-        dictionary.add_symbol("<mask>")
-    return dictionary
-
-
-def load_split(data, name, split, dictionary):
-    """The binarized ``DATA/name/split`` dataset, or a clear error naming it."""
-    prefix = os.path.join(data, name, split)
-    dataset = data_utils.load_indexed_dataset(prefix, dictionary)
-    if dataset is None:
-        raise FileNotFoundError(f"{prefix}.bin/.idx: split '{split}' not found in {data}/{name}")
-    return dataset
-
-
-def load_intents(data, split, label_dict):
-    """``DATA/label/split`` as class indices 0..n-1 (no ``</s>``, no special symbols)."""
-    labels = StripTokenDataset(load_split(data, "label", split, label_dict), label_dict.eos())
-    return OffsetTokensDataset(labels, offset=-label_dict.nspecial)
-
-
-def encoder_input(dataset, dictionary, max_positions):
-    """``<s> tokens </s>`` capped at ``max_positions`` (RoBERTa's input layout)."""
-    dataset = TruncateDataset(dataset, max_positions - 1)
-    return PrependTokenDataset(dataset, dictionary.bos())
 
 
 def length_sorted(items, units, seed, epoch):

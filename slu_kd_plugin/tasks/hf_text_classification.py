@@ -30,10 +30,10 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
+from ..data.binarized import transcript_tokens
 from ..data.labels import label_symbols, load_label_dict
 from ..models.hf_text import (
     default_hf_dir,
-    transcript_tokens,
     encoder_from_files,
     pretrained_encoder,
     read_hf_files,
