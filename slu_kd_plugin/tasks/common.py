@@ -138,6 +138,31 @@ def build_recording_speech_bert(task, cfg, from_checkpoint):
     return model
 
 
+class UnitTask(KeepLastBatchMixin, FairseqTask):
+    """A task over DATA/units (every task here but the text classifier): the unit
+    dictionary is its source, and units are cut at ``--max-positions``."""
+
+    def load_units(self, split):
+        units = load_split(self.cfg.data, "units", split, self.unit_dict)
+        return encoder_input(units, self.unit_dict, self.cfg.max_positions)
+
+    def max_positions(self):
+        return self.cfg.max_positions
+
+    @property
+    def source_dictionary(self):
+        return self.unit_dict
+
+
+class SpeechBertTask(AverageBatchNormStatsMixin, UnitTask):
+    """A task whose model sits on a speech BERT and a DS2 block (AM-PT, SLU)."""
+
+    def build_model(self, cfg, from_checkpoint=False):
+        # kept so load_dataset can cache the frozen speech BERT's states
+        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
+        return self.model
+
+
 def cached_states_input(task, split, units, masked):
     """``{"speech_states": ...}`` for net_input when --cache-speech-states applies to this
     split (a frozen speech BERT that sees the units unmasked), else ``{}``."""

@@ -20,12 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from fairseq.data import (
-    IdDataset,
-    NumelDataset,
-    NumSamplesDataset,
-    RightPadDataset,
-)
+from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING

@@ -12,25 +12,13 @@ from typing import Optional
 import torch
 from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.tasks import FairseqTask, register_task
+from fairseq.tasks import register_task
 from omegaconf import II, MISSING
 
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import label_symbols, load_label_dict
 from ..models.teacher import load_teacher
-from .common import (
-    CACHE_HELP,
-    AverageBatchNormStatsMixin,
-    KeepLastBatchMixin,
-    build_recording_speech_bert,
-    cached_states_input,
-    check_aligned,
-    encoder_input,
-    length_sorted,
-    load_dict,
-    load_intents,
-    load_split,
-)
+from .common import CACHE_HELP, SpeechBertTask, cached_states_input, check_aligned, length_sorted, load_dict, load_intents
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +62,7 @@ class SLUFinetuningConfig(FairseqDataclass):
 
 
 @register_task("slu_finetuning", dataclass=SLUFinetuningConfig)
-class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqTask):
+class SLUFinetuningTask(SpeechBertTask):
     def __init__(self, cfg, unit_dict, label_dict):
         super().__init__(cfg)
         self.unit_dict, self.label_dict = unit_dict, label_dict
@@ -100,8 +88,7 @@ class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqT
         return self._teacher
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict),
-                              self.unit_dict, self.cfg.max_positions)
+        units = self.load_units(split)
         labels = load_intents(self.cfg.data, split, self.label_dict)
         check_aligned(split, units=units, labels=labels)
         training = split == self.cfg.train_subset
@@ -143,18 +130,6 @@ class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqT
         if "teacher_input" in sample:  # --teacher-logits on-the-fly
             sample["teacher_logits"] = self.teacher.logits(sample.pop("teacher_input"))
         return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
-
-    def build_model(self, cfg, from_checkpoint=False):
-        # kept so load_dataset can cache the frozen speech BERT's states
-        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
-        return self.model
-
-    def max_positions(self):
-        return self.cfg.max_positions
-
-    @property
-    def source_dictionary(self):
-        return self.unit_dict
 
     @property
     def target_dictionary(self):
