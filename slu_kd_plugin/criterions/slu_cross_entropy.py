@@ -5,16 +5,16 @@ Metrics are logged as raw counts (``_correct``, ``_slot_<name>``, and per intent
 ``log_derived``, so they stay exact when logging outputs of several workers, or of
 every batch of an epoch, are summed: a macro-F1 averaged over batches would not be.
 """
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from fairseq import metrics, utils
+from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
 from ..data.labels import f1_of_counts, label_symbols, slot_names, slot_table
+from ._metrics import log_loss, summer
 
 
 @dataclass
@@ -60,12 +60,10 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        def total(key):
-            return utils.item(sum(log.get(key, 0) for log in logging_outputs))
-
+        total = summer(logging_outputs)
         n = total("sample_size")
-        metrics.log_scalar("loss", total("loss") / max(n, 1) / math.log(2), n, round=3)
-        metrics.log_scalar("ce_loss", total("ce_loss") / max(n, 1) / math.log(2), n, round=3)
+        log_loss("loss", total("loss"), n)
+        log_loss("ce_loss", total("ce_loss"), n)
         metrics.log_scalar("_nsent", total("nsentences"))
         keys = {k for log in logging_outputs for k in log if k.startswith("_")}
         for key in sorted(keys):
