@@ -18,6 +18,8 @@ import os
 import shlex
 import sys
 
+from . import cli_parser
+
 # fairseq's RobertaHubInterface downloads these at run time (fairseq/data/encoders/gpt2_bpe.py)
 GPT2_URL = "https://dl.fbaipublicfiles.com/fairseq/gpt2_bpe/"
 WHERE_GPT2 = (f"encoder.json and vocab.bpe are not in roberta.base's archive: fairseq serves them "
@@ -28,8 +30,7 @@ ASSET_FILES = ("QUANTIZER", "UNIT_DICT", "TEXT_DICT", "SPEECH_BERT", "TEXT_MODEL
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m slu_kd_plugin.cli.check_assets", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("python -m slu_kd_plugin.cli.check_assets", __doc__)
     p.add_argument("--vq-wav2vec", help="vq-wav2vec_kmeans.pt")
     p.add_argument("--speech-bert", help="bert_kmeans checkpoint, with its dict.txt beside it")
     p.add_argument("--text-model", help="roberta.base's model.pt, with its dict.txt beside it")

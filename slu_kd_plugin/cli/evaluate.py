@@ -5,7 +5,6 @@ from the manifest dir's speakers.tsv when there is one).
 
     slu-kd-evaluate DATA_BIN --path ckpt/checkpoint_best.pt --subset test --out-dir eval/
 """
-import argparse
 import json
 import os
 import sys
@@ -14,11 +13,11 @@ import torch
 
 from ..data.labels import label_symbols, macro_f1, slot_accuracies, slot_names
 from ..utils import atomic_write
+from . import cli_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-evaluate", __doc__)
     p.add_argument("data", help="data-bin dir (units/, label/)")
     p.add_argument("--path", required=True, help="SLU checkpoint (slu_ds2)")
     p.add_argument("--subset", default="test")

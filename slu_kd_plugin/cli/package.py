@@ -14,7 +14,6 @@ inference needs (see ``slu_kd_plugin.hub``):
 The directory is built beside MODEL_DIR and renamed into place only once the packaged
 model has loaded and predicted, so MODEL_DIR is never half-written.
 """
-import argparse
 import copy
 import json
 import os
@@ -22,12 +21,13 @@ import shutil
 import sys
 import tempfile
 
+
 from .. import hub
+from . import cli_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-package", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-package", __doc__)
     p.add_argument("checkpoint", help="SLU checkpoint (slu_ds2, e.g. checkpoint_best.pt)")
     p.add_argument("model_dir", help="model directory to write")
     p.add_argument("--data", required=True, help="the data-bin the model was trained on (units/, label/)")
