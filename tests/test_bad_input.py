@@ -419,7 +419,8 @@ def test_truncated_checkpoint(corpus, data, ckpts, model_dir, tmp_path, capsys, 
     assert f"slu-kd-package: error: {slu}: cannot load checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
     quantizer = truncated_copy(os.path.join(corpus, "quantizer.pt"), tmp_path / "q.pt")
-    with pytest.raises(SystemExit, match=re.escape(f"slu-kd-featurize: error: {quantizer}: cannot load quantizer: not a readable torch file")):
+    says = f"slu-kd-featurize: error: {quantizer}: cannot load quantizer: not a readable torch file"
+    with pytest.raises(SystemExit, match=re.escape(says)):
         featurize.main([corpus, "--quantizer", str(quantizer), "--split", "train", "--out", str(tmp_path / "u")])
     assert not (tmp_path / "u").exists()
     broken = tmp_path / "broken"

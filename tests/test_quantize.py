@@ -276,7 +276,8 @@ def test_malicious_checkpoint_is_refused(tmp_path, vq_file, legacy):
     marker, path = tmp_path / "pwned", str(tmp_path / "evil.pt")
     state = {"args": argparse.Namespace(**TINY_W2V_ARGS), "model": {}, "extra_state": _Payload(marker)}
     torch.save(state, path, _use_new_zipfile_serialization=not legacy)
-    with pytest.raises(UnsafeCheckpointError, match=r"evil\.pt: cannot load quantizer: refused by torch's safe loading"):
+    refused = r"evil\.pt: cannot load quantizer: refused by torch's safe loading"
+    with pytest.raises(UnsafeCheckpointError, match=refused):
         load_quantizer(path)
     assert not marker.exists()
     assert load_quantizer(vq_file).kind == "vq_wav2vec"  # the legitimate one still loads
