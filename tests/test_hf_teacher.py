@@ -28,7 +28,7 @@ def hf_teacher(pipeline, tmp_path_factory):
 
 def _state(path):
     import slu_kd_plugin  # noqa: F401  (safe loading of fairseq checkpoints)
-    from slu_kd_plugin.models.pretrained import load_state
+    from slu_kd_plugin.checkpoints import load_state
 
     return load_state(str(path))
 
