@@ -60,19 +60,53 @@ class UnitsToProbs(nn.Module):
         return torch.softmax(self.model(units)["logits"].float(), dim=-1)
 
 
-def load_fairseq_model(model_dir):
-    """(eval-mode slu_ds2 model, task) restored by fairseq from a model directory."""
+def load_slu(path, data):
+    """(eval-mode slu_ds2 model, task) of SLU checkpoint ``path``, its task reading the
+    dictionaries of data-bin (or model directory) ``data``; a model needs no teacher."""
     import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
     from fairseq import checkpoint_utils
+    from fairseq.dataclass.utils import overwrite_args_by_name
 
-    # the task reads its dictionaries from the model dir; a model needs no teacher
-    overrides = {"data": os.path.abspath(model_dir), "teacher_path": None}
+    from .checkpoints import check_slu, load_state
+
+    # another stage's checkpoint, or a data-bin of other dictionaries, fails in fairseq's
+    # loader with a message naming neither file: refuse both here
+    state = check_slu(load_state(path), path)
+    check_fits_data(state, path, data)
+    overwrite_args_by_name(state["cfg"], {"data": data, "teacher_path": None})
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], state=state)
+    return models[0].eval(), task
+
+
+def check_fits_data(state, path, data):
+    """The checkpoint's speech BERT and classifier must fit DATA's unit and label
+    dictionaries (fairseq's loader would fail deep in load_state_dict, naming neither
+    file); returns the label names."""
+    from .data.binarized import load_dict
+    from .data.labels import label_symbols, load_label_dict
+    from .models.pretrained import check_vocab
+
+    check_vocab(state["model"], load_dict(data, "units"), path)
+    labels_path = os.path.join(data, LABEL_DICT)
+    labels = label_symbols(load_label_dict(labels_path))
+    n = state["model"]["classifier.weight"].shape[0]
+    if n != len(labels):
+        raise ValueError(f"{path}: the model predicts {n} classes but {labels_path} has {len(labels)}: "
+                         "--data is not the data-bin this model was trained on")
+    return labels
+
+
+def load_fairseq_model(model_dir):
+    """(eval-mode slu_ds2 model, task) restored by fairseq from a model directory."""
+    from .checkpoints import CheckpointError
+
     path = os.path.join(model_dir, CHECKPOINT)
     try:
-        models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
+        return load_slu(path, os.path.abspath(model_dir))
+    except CheckpointError as e:  # names the file and what it is not
+        raise ModelDirError(str(e)) from None
     except Exception as e:
         raise ModelDirError(f"{path}: cannot restore the model ({type(e).__name__}: {e})") from e
-    return models[0].eval(), task
 
 
 class SLUModel(nn.Module):
@@ -198,9 +232,10 @@ class SLUModel(nn.Module):
         info = self.label_info.get(token)
         if info is not None:
             return {k: v for k, v in info.items() if k != "intent"} or None
+        from .corpora.labels import decode_intent
+
         names = self.config.get("slot_names") or []
-        # corpora.labels.decode_intent's rule: "_" inside a value stood for a space
-        values = [v.replace("_", " ") for v in token.split(self.config.get("label_separator", "|"))]
+        values = decode_intent(token, self.config.get("label_separator", "|"))
         return dict(zip(names, values)) if names and len(values) == len(names) else None
 
 

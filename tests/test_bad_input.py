@@ -18,7 +18,7 @@ import torch
 import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
 from conftest import PLUGIN, error_message, run, tool
 from slu_kd_plugin.cli import binarize, evaluate, featurize, fit_quantizer, package, predict, prepare
-from slu_kd_plugin.models.pretrained import CheckpointError
+from slu_kd_plugin.checkpoints import CheckpointError
 from test_quantize import fit_tiny_quantizer, make_corpus, synth_signals
 
 SR = 16000
@@ -419,7 +419,8 @@ def test_truncated_checkpoint(corpus, data, ckpts, model_dir, tmp_path, capsys, 
     assert f"slu-kd-package: error: {slu}: cannot load checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
     quantizer = truncated_copy(os.path.join(corpus, "quantizer.pt"), tmp_path / "q.pt")
-    with pytest.raises(SystemExit, match=re.escape(f"slu-kd-featurize: error: {quantizer}: not a readable torch file")):
+    says = f"slu-kd-featurize: error: {quantizer}: cannot load quantizer: not a readable torch file"
+    with pytest.raises(SystemExit, match=re.escape(says)):
         featurize.main([corpus, "--quantizer", str(quantizer), "--split", "train", "--out", str(tmp_path / "u")])
     assert not (tmp_path / "u").exists()
     broken = tmp_path / "broken"
@@ -428,4 +429,4 @@ def test_truncated_checkpoint(corpus, data, ckpts, model_dir, tmp_path, capsys, 
     with pytest.raises(SystemExit) as e:
         predict.main([str(broken), os.path.join(corpus, "wavs", "tone220.wav")])
     assert e.value.code == 2
-    assert f"slu-kd-predict: error: {broken / 'model.pt'}: cannot restore the model" in capsys.readouterr().err
+    assert f"slu-kd-predict: error: {broken / 'model.pt'}: cannot load checkpoint" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 torch's weights_only default once the plugin is imported; anything else pickled is refused."""
 import argparse
 import contextlib
+import fractions
 import os
 import pickle
 import re
@@ -17,7 +18,8 @@ from fairseq.data import Dictionary
 from fairseq.logging import meters
 from fairseq.models import build_model
 
-from slu_kd_plugin.models.pretrained import CheckpointError, DictionaryTask, load_roberta, load_state
+from slu_kd_plugin.checkpoints import CheckpointError, load_state
+from slu_kd_plugin.models.pretrained import DictionaryTask, load_roberta
 
 TINY = dict(arch="roberta_base", encoder_layers=2, encoder_embed_dim=32, encoder_ffn_embed_dim=64,
             encoder_attention_heads=2, max_positions=64, tokens_per_sample=64)
@@ -175,3 +177,42 @@ def test_every_stage_checkpoint_of_the_pipeline_loads(trained):
         for which in ("best", "last"):
             state = checkpoint_utils.load_checkpoint_to_cpu(str(trained.ckpt(stage, which)))
             assert state["model"], f"{stage} checkpoint_{which}.pt has no weights"
+
+
+def not_checkpoints(tmp_path):
+    """(file, what its error must say) for files a user may give as a checkpoint by mistake."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember to evaluate the da run\n")
+    good = training_checkpoint(tmp_path)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": {}, "note": fractions.Fraction(1, 3)}, foreign)
+    marker, evil = tmp_path / "MARKER", tmp_path / "evil.pkl"
+    with open(evil, "wb") as f:
+        pickle.dump({"model": {}, "payload": Payload(marker)}, f, protocol=2)
+    return marker, [
+        (notes, "cannot load checkpoint: not a readable torch file"),
+        (truncated, "cannot load checkpoint: not a readable torch file (a damaged zip archive"),
+        (foreign, "cannot load checkpoint: refused by torch's safe loading: it pickles fractions.Fraction"),
+        (evil, "cannot load checkpoint: refused by torch's safe loading: it pickles posix.system"),
+    ]
+
+
+def test_cli_says_in_one_line_what_a_non_checkpoint_is_not(tmp_path):
+    """slu-kd-evaluate (the real console script) on a text file, a truncated .pt and
+    pickles of disallowed globals: one error line naming the file, and never torch's
+    advice to re-run with weights_only=False."""
+    import subprocess
+
+    from conftest import ENV, tool
+
+    marker, cases = not_checkpoints(tmp_path)
+    for path, says in cases:
+        out = subprocess.run([tool("slu-kd-evaluate"), str(tmp_path / "data-bin"), "--path", str(path)],
+                             capture_output=True, text=True, env=ENV, timeout=300)
+        assert out.returncode == 1, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert lines == [lines[-1]] and lines[0].startswith(f"slu-kd-evaluate: error: {path}: {says}"), out.stderr
+        assert "weights_only=False" not in out.stderr and "weights_only` set to `False" not in out.stderr
+    assert not marker.exists()

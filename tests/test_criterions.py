@@ -12,7 +12,7 @@ from fairseq.data import Dictionary
 from slu_kd_plugin.criterions.slu_cross_entropy import SLUCrossEntropyCriterion
 from slu_kd_plugin.criterions.slu_kd import SLUKDCriterion, logit_distance
 from slu_kd_plugin.criterions.speech_text_kd import SpeechTextKDCriterion, vector_distance
-from slu_kd_plugin.metrics_utils import macro_f1
+from slu_kd_plugin.data.labels import macro_f1
 
 STUDENT = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
 TEACHER = torch.tensor([[0.0, 2.0, 5.0], [1.0, -1.0, 0.0]])

@@ -132,7 +132,7 @@ def test_stage_trains_on_the_gpu(chains, precision, stage):
 def test_fp16_checkpoints_are_saved_in_fp32(chains):
     """fairseq saves a --fp16 model's weights as float32 (utils.move_to_cpu), so the next
     stage, fairseq-validate and the CPU inference path load them like fp32 ones."""
-    from slu_kd_plugin.models.pretrained import load_state
+    from slu_kd_plugin.checkpoints import load_state
 
     q = chains[0]["fp16"]
     for stage in ("pt_kd", "am_pt", "ft_kd"):

@@ -28,7 +28,7 @@ def hf_teacher(pipeline, tmp_path_factory):
 
 def _state(path):
     import slu_kd_plugin  # noqa: F401  (safe loading of fairseq checkpoints)
-    from slu_kd_plugin.models.pretrained import load_state
+    from slu_kd_plugin.checkpoints import load_state
 
     return load_state(str(path))
 
@@ -118,7 +118,8 @@ def test_ft_kd_refuses_hf_teacher_with_reordered_labels(trained, hf_teacher, tmp
 
 @pytest.mark.slow
 def test_hf_teacher_logits_do_not_depend_on_padding(hf_teacher):
-    from slu_kd_plugin.models.hf_text import encode_texts, load_hf_classifier
+    from slu_kd_plugin.data.binarized import encode_texts
+    from slu_kd_plugin.models.hf_text import load_hf_classifier
 
     model, tokenizer, max_positions = load_hf_classifier(_state(hf_teacher / "checkpoint_best.pt"), "teacher")
     model.eval()

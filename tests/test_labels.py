@@ -2,7 +2,14 @@
 import pytest
 from fairseq.data import Dictionary
 
-from slu_kd_plugin.data.labels import check_same_labels, label_symbols, load_label_dict, slot_table
+from slu_kd_plugin.data.labels import (
+    check_same_labels,
+    label_symbols,
+    load_label_dict,
+    macro_f1,
+    slot_names,
+    slot_table,
+)
 
 FSC_LIKE = ["activate|lamp|none", "change_language|Korean|none", "decrease|heat|kitchen"]
 
@@ -52,12 +59,44 @@ def test_slot_table_with_another_separator():
     assert slot_table(label_dict(["a/x", "b/x"]), separator="/") == [[0, 0], [1, 0]]
 
 
+@pytest.mark.parametrize("configured, labels, names", [
+    ("action,object,location", FSC_LIKE, ["action", "object", "location"]),
+    ("action,object", FSC_LIKE, ["slot0", "slot1", "slot2"]),  # names that do not fit
+    ("action,object,location", ["on", "off"], []),  # plain intents
+    ("action,object", ["a|x", "b|x|k"], []),  # not all the same slots
+])
+def test_one_slot_name_rule(configured, labels, names):
+    assert slot_names(labels, configured) == names
+
+
+def test_macro_f1_counts_only_classes_that_occur():
+    assert macro_f1([0, 0, 1], [0, 1, 1], n_classes=5) == pytest.approx(100 * (2 / 3 + 2 / 3) / 2)
+
+
 def test_missing_label_dict_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope/dict.txt"):
         load_label_dict(str(tmp_path / "nope" / "dict.txt"))
 
 
 def test_label_dict_written_by_binarize_round_trips(tmp_path):
-    path = tmp_path / "dict.txt"
-    path.write_text("".join(f"{label} 1\n" for label in FSC_LIKE))
-    assert label_symbols(load_label_dict(str(path))) == FSC_LIKE
+    """The real slu-kd-binarize on a tiny manifest: its label dict.txt holds the training
+    intents (sorted), and every binarized label reads back as the line it came from."""
+    import subprocess
+
+    from conftest import ENV, tool
+
+    from slu_kd_plugin.data.binarized import load_intents
+
+    manifest, data = tmp_path / "manifest", tmp_path / "data-bin"
+    manifest.mkdir()
+    splits = {"train": FSC_LIKE[::-1] + FSC_LIKE[:1], "valid": [FSC_LIKE[1], FSC_LIKE[0]]}
+    for split, labels in splits.items():
+        (manifest / f"{split}.label").write_text("".join(f"{label}\n" for label in labels))
+    subprocess.run([tool("slu-kd-binarize"), manifest, data, "--splits", *splits, "--streams", "label"],
+                   check=True, capture_output=True, env=ENV, timeout=300)
+    labels = load_label_dict(str(data / "label" / "dict.txt"))
+    names = label_symbols(labels)
+    assert names == sorted(FSC_LIKE)
+    for split, written in splits.items():
+        intents = load_intents(str(data), split, labels)
+        assert [names[int(intents[i])] for i in range(len(intents))] == written

@@ -92,12 +92,13 @@ def test_units_are_laid_out_as_in_training(slu, trained):
 
 def test_predictions_equal_slu_kd_evaluate(slu, packaged, trained):
     from slu_kd_plugin.cli import evaluate
+    from slu_kd_plugin.hub import load_slu  # what slu-kd-evaluate loads with
 
     wavs = manifest_wavs(trained)
     predictions = slu.predict_batch(wavs, batch_size=5)  # batches unlike evaluate's
     # the original checkpoint and the packaged one, through evaluate's fairseq path
     for ckpt in (trained.ckpt("ft_kd"), packaged[0] / "model.pt"):
-        model, task = evaluate.load(str(trained.data), str(ckpt))
+        model, task = load_slu(str(ckpt), str(trained.data))
         ids, _, preds, probs = evaluate.predict_split(model, task, "test", batch_size=4)
         assert ids == list(range(len(wavs)))
         assert [p["intent"] for p in predictions] == [slu.labels[i] for i in preds]

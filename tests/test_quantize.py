@@ -276,7 +276,8 @@ def test_malicious_checkpoint_is_refused(tmp_path, vq_file, legacy):
     marker, path = tmp_path / "pwned", str(tmp_path / "evil.pt")
     state = {"args": argparse.Namespace(**TINY_W2V_ARGS), "model": {}, "extra_state": _Payload(marker)}
     torch.save(state, path, _use_new_zipfile_serialization=not legacy)
-    with pytest.raises(UnsafeCheckpointError, match=r"evil\.pt: refused by torch's safe loading"):
+    refused = r"evil\.pt: cannot load quantizer: refused by torch's safe loading"
+    with pytest.raises(UnsafeCheckpointError, match=refused):
         load_quantizer(path)
     assert not marker.exists()
     assert load_quantizer(vq_file).kind == "vq_wav2vec"  # the legitimate one still loads
@@ -296,7 +297,7 @@ def test_layer_spec_code_is_refused(tmp_path):
 def test_not_a_quantizer(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_text("hello")
-    with pytest.raises(QuantizerError, match="junk.pt: not a readable torch file"):
+    with pytest.raises(QuantizerError, match="junk.pt: cannot load quantizer: not a readable torch file"):
         load_quantizer(str(junk))
     torch.save({"weights": torch.zeros(2)}, str(tmp_path / "other.pt"))
     with pytest.raises(QuantizerError, match="neither a slu-kd quantizer"):

@@ -18,6 +18,8 @@ import argparse
 import logging
 import sys
 
+from . import cli_parser
+
 
 def _floats(text):
     try:
@@ -36,8 +38,7 @@ def _range(text):
 
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="slu-kd-augment", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-augment", __doc__)
     p.add_argument("manifest_dir", help="directory with SPLIT.tsv/.txt/.ltr/.id (slu-kd-prepare)")
     p.add_argument("--split", default="train", help="split to augment (default train)")
     p.add_argument("--out-split", default=None, help="name of the new split (default SPLIT_aug)")

@@ -10,7 +10,6 @@
 Each stream but text is binarized by the real ``fairseq-preprocess --only-source --srcdict``;
 dictionaries are written first, so every corpus and every stage shares them.
 """
-import argparse
 import logging
 import os
 import re
@@ -19,14 +18,14 @@ import tempfile
 
 from ..text_encoding import Gpt2Encoder, SpmEncoder, train_spm
 from ..utils import atomic_write
+from . import cli_parser
 
 CTC_CHARS = list("ABCDEFGHIJKLMNOPQRSTUVWXYZ'|")
 STANDARD = ("train", "valid", "test")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-binarize", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-binarize", __doc__)
     p.add_argument("manifest_dir", help="dir with {split}.txt/.label/.ltr (slu-kd-prepare)")
     p.add_argument("dest", help="data-bin dir to write")
     p.add_argument("--units-dir", help="dir with {split}.units and dict.units.txt (default: manifest_dir)")

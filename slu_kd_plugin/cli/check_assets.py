@@ -18,6 +18,8 @@ import os
 import shlex
 import sys
 
+from . import cli_parser
+
 # fairseq's RobertaHubInterface downloads these at run time (fairseq/data/encoders/gpt2_bpe.py)
 GPT2_URL = "https://dl.fbaipublicfiles.com/fairseq/gpt2_bpe/"
 WHERE_GPT2 = (f"encoder.json and vocab.bpe are not in roberta.base's archive: fairseq serves them "
@@ -28,8 +30,7 @@ ASSET_FILES = ("QUANTIZER", "UNIT_DICT", "TEXT_DICT", "SPEECH_BERT", "TEXT_MODEL
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m slu_kd_plugin.cli.check_assets", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("python -m slu_kd_plugin.cli.check_assets", __doc__)
     p.add_argument("--vq-wav2vec", help="vq-wav2vec_kmeans.pt")
     p.add_argument("--speech-bert", help="bert_kmeans checkpoint, with its dict.txt beside it")
     p.add_argument("--text-model", help="roberta.base's model.pt, with its dict.txt beside it")
@@ -58,7 +59,8 @@ def roberta_dictionary(dict_path):
 
 def check_roberta(path):
     """A RoBERTa checkpoint and the dict.txt beside it; returns that dictionary."""
-    from ..models.pretrained import check_vocab, describe, load_state, roberta_parts
+    from ..checkpoints import describe, load_state
+    from ..models.pretrained import check_vocab, roberta_parts
 
     d = roberta_dictionary(beside(path, "dict.txt"))
     state = load_state(path)
@@ -175,7 +177,8 @@ def text_model_arch(path):
     from fairseq.models import ARCH_MODEL_REGISTRY, ARCH_CONFIG_REGISTRY
     from omegaconf import OmegaConf
 
-    from ..models.pretrained import describe, load_state, model_name_of, roberta_parts
+    from ..checkpoints import describe, load_state, model_name_of
+    from ..models.pretrained import roberta_parts
 
     state = load_state(path)
     model_cfg, _ = roberta_parts(state, describe(state, path))

@@ -7,11 +7,12 @@ train and valid loss on the left, train and valid accuracy (or the CTC stages' `
 on the right, one point per epoch. The title says how many epochs ran of ``--max-epoch``,
 so a run that was cut short or is still climbing shows at a glance.
 """
-import argparse
 import json
 import os
 import re
 import sys
+
+from . import cli_parser
 
 SECOND_METRICS = ("accuracy", "uer")  # SLU and teacher stages; AM-PT (CTC)
 _MAX_EPOCH = re.compile(r"'max_epoch': (\d+)")
@@ -89,8 +90,7 @@ def plot_log(log, out, title=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-curves", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-curves", __doc__)
     p.add_argument("log", help="train.log of a fairseq-train run")
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--title", help="plot title (default: the log's directory)")

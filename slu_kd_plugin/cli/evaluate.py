@@ -5,20 +5,19 @@ from the manifest dir's speakers.tsv when there is one).
 
     slu-kd-evaluate DATA_BIN --path ckpt/checkpoint_best.pt --subset test --out-dir eval/
 """
-import argparse
 import json
 import os
 import sys
 
 import torch
 
-from ..metrics_utils import macro_f1, slot_accuracies
+from ..data.labels import label_symbols, macro_f1, slot_accuracies, slot_names
 from ..utils import atomic_write
+from . import cli_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-evaluate", __doc__)
     p.add_argument("data", help="data-bin dir (units/, label/)")
     p.add_argument("--path", required=True, help="SLU checkpoint (slu_ds2)")
     p.add_argument("--subset", default="test")
@@ -28,21 +27,6 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu", help="torch device (e.g. cuda)")
     return p.parse_args(argv)
-
-
-def load(data, path):
-    import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
-    from fairseq import checkpoint_utils
-
-    from .package import check_fits_data, read_checkpoint
-
-    # another stage's checkpoint, or a data-bin of other dictionaries, fails in fairseq's
-    # loader with a message naming neither file: refuse both here
-    check_fits_data(read_checkpoint(path), path, data)
-    # validation needs no teacher: drop it so a model dir without one still evaluates
-    overrides = {"data": data, "teacher_path": None}
-    models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
-    return models[0].eval(), task
 
 
 @torch.no_grad()
@@ -65,14 +49,12 @@ def predict_split(model, task, subset, batch_size, device="cpu"):
 
 
 def compute_metrics(task, refs, preds):
-    from ..data.labels import label_symbols
-
-    names = label_symbols(task.label_dict)
+    names, separator = label_symbols(task.label_dict), task.cfg.slot_separator
     metrics = {"n": len(refs), "accuracy": 100.0 * sum(r == p for r, p in zip(refs, preds)) / max(len(refs), 1),
                "macro_f1": macro_f1(refs, preds, len(names))}
-    slot_names = task.cfg.slot_names.split(",")
-    if names and all(len(n.split(task.cfg.slot_separator)) == len(slot_names) for n in names):
-        metrics["slot_accuracy"] = slot_accuracies(refs, preds, names, slot_names, task.cfg.slot_separator)
+    slots = slot_names(names, task.cfg.slot_names, separator)
+    if slots:
+        metrics["slot_accuracy"] = slot_accuracies(refs, preds, names, slots, separator)
     return metrics, names
 
 
@@ -157,8 +139,10 @@ def plot_confusion(path, names, refs, preds):
 
 def main(argv=None):
     args = parse_args(argv)
+    from ..hub import load_slu
+
     try:
-        model, task = load(args.data, args.path)
+        model, task = load_slu(args.path, args.data)
     except (OSError, ValueError, RuntimeError) as e:  # the checkpoint or DATA at fault
         sys.exit(f"slu-kd-evaluate: error: {e}")
     ids, refs, preds, probs = predict_split(model, task, args.subset, args.batch_size, args.device)

@@ -18,20 +18,20 @@ probabilities (atol 1e-5) on sequences of several lengths, alone and padded toge
 the devices the model creates tensors on, so the file then runs on that device only. ONNX
 files are exported from and checked on the CPU (onnxruntime's CPU provider).
 """
-import argparse
 import json
 import sys
 import warnings
 
 import torch
 
+from . import cli_parser
+
 ATOL = 1e-5
 CHECK_LENGTHS = (3, 17, 64, 250)  # with <s> and </s>; 3 = a single unit
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-export", __doc__)
     p.add_argument("model_dir", help="model directory written by slu-kd-package")
     p.add_argument("out", help="output file (.pt)")
     p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript", help="export format")

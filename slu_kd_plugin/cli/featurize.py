@@ -9,14 +9,14 @@
 Writes ``{split}.units`` (line-aligned with ``{split}.tsv``) and ``dict.units.txt``
 to --out (default: MANIFEST_DIR). An interrupted run resumes from its .partial file.
 """
-import argparse
 import logging
 import sys
 
+from . import cli_parser
+
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="slu-kd-featurize", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-featurize", __doc__)
     p.add_argument("manifest_dir", help="directory with {split}.tsv")
     p.add_argument("--quantizer", required=True,
                    help="slu-kd quantizer file (slu-kd-fit-quantizer) or a fairseq vq-wav2vec checkpoint")

@@ -13,15 +13,15 @@ is fitted).  The file records the settings, the LM and which acoustic model it n
 kmeans: MFCC + k-means fitted on a seeded random subset of the split's frames, so
 the same data and seed always give the same file.
 """
-import argparse
 import logging
 import os
 import sys
 
+from . import cli_parser
+
 
 def get_parser():
-    p = argparse.ArgumentParser(prog="slu-kd-fit-quantizer", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-fit-quantizer", __doc__)
     p.add_argument("manifest_dir", nargs="?", help="directory with {split}.tsv (kmeans only)")
     p.add_argument("--kind", choices=("kmeans", "pocketsphinx"), default="kmeans",
                    help="kmeans: MFCC k-means fitted on the split; pocketsphinx: pretrained "

@@ -14,7 +14,6 @@ inference needs (see ``slu_kd_plugin.hub``):
 The directory is built beside MODEL_DIR and renamed into place only once the packaged
 model has loaded and predicted, so MODEL_DIR is never half-written.
 """
-import argparse
 import copy
 import json
 import os
@@ -22,12 +21,13 @@ import shutil
 import sys
 import tempfile
 
+
 from .. import hub
+from . import cli_parser
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-package", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-package", __doc__)
     p.add_argument("checkpoint", help="SLU checkpoint (slu_ds2, e.g. checkpoint_best.pt)")
     p.add_argument("model_dir", help="model directory to write")
     p.add_argument("--data", required=True, help="the data-bin the model was trained on (units/, label/)")
@@ -37,32 +37,6 @@ def parse_args(argv=None):
                    help="as given to slu-kd-featurize, if it was overridden there")
     p.add_argument("--overwrite", action="store_true", help="replace an existing MODEL_DIR")
     return p.parse_args(argv)
-
-
-def read_checkpoint(path):
-    """The raw checkpoint dict (safe loading); errors name the file."""
-    import torch
-
-    from ..checkpoint_safety import allow_fairseq_checkpoints
-    from ..models.pretrained import CheckpointError, describe, model_cfg_of, model_name_of
-
-    allow_fairseq_checkpoints()
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
-    try:
-        name = model_name_of(model_cfg_of(state))
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    if name != "slu_ds2" or not isinstance(state.get("cfg"), dict):
-        raise CheckpointError(f"{describe(state, path)}: expected an SLU (slu_ds2) checkpoint with a cfg, "
-                              f"got model {name!r}")
-    if not state["cfg"]["model"].get("speech_bert_args"):
-        raise CheckpointError(f"{path}: its cfg does not record the speech BERT config (speech_bert_args)")
-    return state
 
 
 def strip_checkpoint(state):
@@ -99,31 +73,14 @@ def read_labels_json(manifest_dir, labels):
 
 
 def slot_names(task_cfg, labels, label_info):
-    """Slot names when every label has the same slots; [] for plain intents."""
+    """Slot names as labels.json gives them when every label has the same slots, else
+    by the task's rule (data.labels.slot_names); [] for plain intents."""
+    from ..data.labels import slot_names as slots_by_rule
+
     if label_info:
         keys = {tuple(v) for v in label_info.values()}
         return list(keys.pop()) if len(keys) == 1 and keys != {("intent",)} else []
-    names = [n for n in (task_cfg.get("slot_names") or "").split(",") if n]
-    sep = task_cfg.get("slot_separator", "|")
-    return names if names and all(len(t.split(sep)) == len(names) for t in labels) else []
-
-
-def check_fits_data(state, path, data):
-    """The checkpoint's speech BERT and classifier must fit DATA's unit and label
-    dictionaries (fairseq's loader would fail deep in load_state_dict, naming neither
-    file); returns the label names."""
-    from ..data.labels import label_symbols, load_label_dict
-    from ..models.pretrained import check_vocab
-    from ..tasks.common import load_dict
-
-    check_vocab(state["model"], load_dict(data, "units"), path)
-    labels_path = os.path.join(data, "label", "dict.txt")
-    labels = label_symbols(load_label_dict(labels_path))
-    n = state["model"]["classifier.weight"].shape[0]
-    if n != len(labels):
-        raise ValueError(f"{path}: the model predicts {n} classes but {labels_path} has {len(labels)}: "
-                         "--data is not the data-bin this model was trained on")
-    return labels
+    return slots_by_rule(labels, task_cfg.get("slot_names"), task_cfg.get("slot_separator", "|"))
 
 
 def check_quantizer(quantizer_path, unit_dict_path, merge_repeats):
@@ -159,10 +116,14 @@ def write_model_dir(args, out):
     """Fill directory ``out``; returns the config written."""
     import torch
 
-    state = read_checkpoint(args.checkpoint)
+    from ..checkpoints import check_slu, torch_load
+
+    # the raw dict, not fairseq's upgraded DictConfig: the model dir's model.pt must
+    # stay loadable with weights_only=True, which refuses pickled omegaconf objects
+    state = check_slu(torch_load(args.checkpoint), args.checkpoint)
     merge = None if args.merge_repeats is None else args.merge_repeats == "yes"
     # checkpoint, data and quantizer must belong together: refuse before copying anything
-    labels = check_fits_data(state, args.checkpoint, args.data)
+    labels = hub.check_fits_data(state, args.checkpoint, args.data)
     check_quantizer(args.quantizer, os.path.join(args.data, hub.UNIT_DICT), merge)
     for name in (hub.UNIT_DICT, hub.LABEL_DICT):
         os.makedirs(os.path.dirname(os.path.join(out, name)), exist_ok=True)

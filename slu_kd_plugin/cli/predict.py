@@ -11,14 +11,14 @@ One JSON line per file on stdout, in input order:
 A file that cannot be used gets an error line naming it on stderr; the others are still
 predicted, and the exit status is 1 at the end.
 """
-import argparse
 import json
 import sys
 
+from . import cli_parser
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="slu-kd-predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-predict", __doc__)
     p.add_argument("model_dir", help="model directory written by slu-kd-package")
     p.add_argument("audio", nargs="+", help="audio files; '-' reads one path per line from stdin")
     p.add_argument("--batch-size", type=int, default=16, help="utterances per forward pass")

@@ -155,6 +155,15 @@ def _root_out(p):
     p.add_argument("out", metavar="OUT", help="manifest dir to write (created if needed)")
 
 
+def _corpus(sub, common, name, run, **kwargs):
+    """The sub-command of a corpus read from ROOT: the common options, ROOT and OUT, then
+    whatever the caller adds."""
+    p = sub.add_parser(name, parents=[common], **kwargs)
+    _root_out(p)
+    p.set_defaults(run=run)
+    return p
+
+
 def build_parser():
     common = _common_options()
     parser = argparse.ArgumentParser(
@@ -167,27 +176,22 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
-    p = sub.add_parser("fsc", parents=[common], help="Fluent Speech Commands",
-                       description="ROOT holds data/{train,valid,test}_data.csv and wavs/.")
-    _root_out(p)
-    p.set_defaults(run=run_fsc)
+    _corpus(sub, common, "fsc", run_fsc, help="Fluent Speech Commands",
+            description="ROOT holds data/{train,valid,test}_data.csv and wavs/.")
 
-    p = sub.add_parser("librispeech", parents=[common], help="LibriSpeech (transcripts only)",
-                       description="ROOT holds LibriSpeech split dirs (train-clean-100, ...). "
-                       "train-*, dev-*, test-* map to train, valid, test unless NAME=SPLIT "
-                       "says otherwise; several names for one split are concatenated.")
-    _root_out(p)
+    p = _corpus(sub, common, "librispeech", run_librispeech, help="LibriSpeech (transcripts only)",
+                description="ROOT holds LibriSpeech split dirs (train-clean-100, ...). "
+                "train-*, dev-*, test-* map to train, valid, test unless NAME=SPLIT "
+                "says otherwise; several names for one split are concatenated.")
     p.add_argument("--splits", nargs="+", metavar="NAME[=SPLIT]",
                    help="e.g. train-clean-100 dev-clean test-clean or dev-other=test")
     for s in SPLIT_ORDER:
         p.add_argument(f"--{s}", nargs="+", metavar="NAME", help=f"LibriSpeech split(s) for {s}")
-    p.set_defaults(run=run_librispeech)
 
-    p = sub.add_parser("snips", parents=[common], help="SNIPS SLU smart-lights",
-                       description="ROOT holds dataset.json and speech_corpus/. No official "
-                       "split: speakers are shuffled with --split-seed and cut by --fractions. "
-                       "Recordings whose text matches no intent are bad audio.")
-    _root_out(p)
+    p = _corpus(sub, common, "snips", run_snips, help="SNIPS SLU smart-lights",
+                description="ROOT holds dataset.json and speech_corpus/. No official "
+                "split: speakers are shuffled with --split-seed and cut by --fractions. "
+                "Recordings whose text matches no intent are bad audio.")
     p.add_argument("--fractions", nargs=3, type=float, default=list(DEFAULT_FRACTIONS),
                    metavar=("TRAIN", "VALID", "TEST"),
                    help="fractions of the speakers per split (default 0.8 0.1 0.1)")
@@ -197,7 +201,6 @@ def build_parser():
                    help="workerId<TAB>train|valid|test per line, every worker listed: the "
                    "split the corpus was made with (slu-kd-synth snips writes ROOT/split.tsv); "
                    "replaces --fractions and --split-seed")
-    p.set_defaults(run=run_snips)
 
     p = sub.add_parser("tsv", parents=[common], help="generic TSV corpus",
                        description="Each TSV has the header path<TAB>transcript<TAB>intent "

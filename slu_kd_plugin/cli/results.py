@@ -18,6 +18,7 @@ import statistics
 import sys
 
 from ..utils import atomic_write
+from . import cli_parser
 
 ROWS = ["baseline", "pt_kd", "ft_kd", "am_pt", "da"]
 ROW_NAMES = {"baseline": "speech BERT + DS2", "pt_kd": "+ PT-KD", "ft_kd": "+ FT-KD", "am_pt": "+ AM-PT", "da": "+ DA"}
@@ -227,8 +228,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["recipe"]:  # the corpus recipes' results.json (examples/common/stages.sh)
         return recipe_main(argv[1:])
-    p = argparse.ArgumentParser(prog="slu-kd-results", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_parser("slu-kd-results", __doc__)
     p.add_argument("runs_dir")
     p.add_argument("--out", required=True, help="results.json path; .md and .png are written beside it")
     p.add_argument("--timings", help="timings.tsv (stage, seconds) to append to the markdown")

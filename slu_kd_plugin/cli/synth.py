@@ -19,6 +19,8 @@ import logging
 import sys
 import time
 
+from . import cli_parser
+
 logger = logging.getLogger("slu_kd_plugin.cli.synth")
 
 
@@ -42,8 +44,7 @@ def _add_command_corpus(p, speakers, utts, valid, test) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slu-kd-synth", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli_parser("slu-kd-synth", __doc__)
     sub = parser.add_subparsers(dest="corpus", required=True)
     fsc = sub.add_parser("fsc", help="spoken commands, Fluent Speech Commands layout")
     _add_command_corpus(fsc, speakers=30, utts=60, valid=5, test=5)

@@ -30,14 +30,14 @@ def encode_intent(slots):
     return SLOT_SEP.join(_value_token(k, v) for k, v in slots.items())
 
 
-def decode_intent(token):
+def decode_intent(token, separator=SLOT_SEP):
     """Inverse of :func:`encode_intent`: ``change_language|none|none`` ->
     ``["change language", "none", "none"]``.
 
     ``_`` always reads back as a space, so a value that itself contained ``_`` does
     not round-trip; ``labels.json`` holds the exact original values for display.
     """
-    return [v.replace("_", " ") for v in token.split(SLOT_SEP)]
+    return [v.replace("_", " ") for v in token.split(separator)]
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})

@@ -5,16 +5,16 @@ Metrics are logged as raw counts (``_correct``, ``_slot_<name>``, and per intent
 ``log_derived``, so they stay exact when logging outputs of several workers, or of
 every batch of an epoch, are summed: a macro-F1 averaged over batches would not be.
 """
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from fairseq import metrics, utils
+from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
-from ..data.labels import slot_table
+from ..data.labels import f1_of_counts, label_symbols, slot_names, slot_table
+from ._metrics import log_loss, summer
 
 
 @dataclass
@@ -26,8 +26,9 @@ class SLUCrossEntropyConfig(FairseqDataclass):
 class SLUCrossEntropyCriterion(FairseqCriterion):
     def __init__(self, task):
         super().__init__(task)
-        table = slot_table(task.target_dictionary, task.cfg.slot_separator)
-        self.slot_names = _slot_names(task.cfg.slot_names, table)
+        separator = task.cfg.slot_separator
+        table = slot_table(task.target_dictionary, separator)
+        self.slot_names = slot_names(label_symbols(task.target_dictionary), task.cfg.slot_names, separator)
         self.register_buffer("slots", torch.tensor(table) if table else None, persistent=False)
 
     def forward(self, model, sample, reduce=True):
@@ -59,12 +60,10 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        def total(key):
-            return utils.item(sum(log.get(key, 0) for log in logging_outputs))
-
+        total = summer(logging_outputs)
         n = total("sample_size")
-        metrics.log_scalar("loss", total("loss") / max(n, 1) / math.log(2), n, round=3)
-        metrics.log_scalar("ce_loss", total("ce_loss") / max(n, 1) / math.log(2), n, round=3)
+        log_loss("loss", total("loss"), n)
+        log_loss("ce_loss", total("ce_loss"), n)
         metrics.log_scalar("_nsent", total("nsentences"))
         keys = {k for log in logging_outputs for k in log if k.startswith("_")}
         for key in sorted(keys):
@@ -80,14 +79,6 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
         return True
 
 
-def _slot_names(configured, table):
-    """The configured names when they fit the labels' slot count, else slot0, slot1..."""
-    if not table:
-        return []
-    names = configured.split(",")
-    return names if len(names) == len(table[0]) else [f"slot{i}" for i in range(len(table[0]))]
-
-
 def _class_counts(pred, target, n_classes):
     """Per-intent counts of hits, predictions and references (for macro-F1), zeros included:
     fairseq sums logging outputs across workers as one tensor of their values, so every
@@ -101,17 +92,14 @@ def _class_counts(pred, target, n_classes):
 
 
 def _macro_f1(meters):
-    """Mean F1 over the intents that occur in the references or the predictions
-    (the classes with any count), as slu-kd-evaluate computes it."""
+    """Macro-F1 of the summed class counts (data.labels.f1_of_counts, as slu-kd-evaluate)."""
     def count(kind, c):
         key = f"_{kind}_{c}"
         return meters[key].sum if key in meters else 0
 
-    classes = {k.rsplit("_", 1)[1] for k in meters.keys() if k.startswith(("_pred_", "_true_"))}
+    classes = sorted({int(k.rsplit("_", 1)[1]) for k in meters.keys() if k.startswith(("_pred_", "_true_"))})
     # a meter can be there with a count of 0 (fairseq resets meters between log intervals)
-    totals = {c: count("pred", c) + count("true", c) for c in classes}
-    scores = [2 * count("tp", c) / n for c, n in totals.items() if n > 0]
-    return round(100.0 * sum(scores) / max(len(scores), 1), 2)
+    return round(f1_of_counts((count("tp", c), count("pred", c), count("true", c)) for c in classes), 2)
 
 
 def _accuracy_name(count_key):

@@ -1,13 +1,12 @@
 """FT-KD loss: cross-entropy on the intent plus a distance between the student's and
 the text teacher's logits on the same utterance (weight 1, L1 in the paper)."""
-import math
 from dataclasses import dataclass, field
 
 import torch.nn.functional as F
-from fairseq import metrics, utils
 from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
+from ._metrics import log_loss, summer
 from .slu_cross_entropy import SLUCrossEntropyConfig, SLUCrossEntropyCriterion
 
 LOGIT_DISTANCES = ChoiceEnum(["l1", "mse", "kl"])
@@ -59,8 +58,7 @@ class SLUKDCriterion(SLUCrossEntropyCriterion):
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
         SLUCrossEntropyCriterion.reduce_metrics(logging_outputs)
-        n = utils.item(sum(log.get("sample_size", 0) for log in logging_outputs))
         if any("kd_loss" in log for log in logging_outputs):
-            kd = utils.item(sum(log.get("kd_loss", 0) for log in logging_outputs))
+            total = summer(logging_outputs)
             # base 2 like loss and ce_loss, so loss = ce_loss + kd_weight * kd_loss
-            metrics.log_scalar("kd_loss", kd / max(n, 1) / math.log(2), n, round=3)
+            log_loss("kd_loss", total("kd_loss"), total("sample_size"))

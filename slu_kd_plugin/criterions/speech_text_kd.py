@@ -4,9 +4,11 @@ import math
 from dataclasses import dataclass, field
 
 import torch.nn.functional as F
-from fairseq import metrics, utils
+from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+
+from ._metrics import log_loss, summer
 
 VECTOR_DISTANCES = ChoiceEnum(["mse", "l1", "cosine"])
 
@@ -59,11 +61,8 @@ class SpeechTextKDCriterion(FairseqCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        def total(key):
-            return utils.item(sum(log.get(key, 0) for log in logging_outputs))
-
-        sample_size = total("sample_size")
-        metrics.log_scalar("loss", total("loss") / max(sample_size, 1) / math.log(2), sample_size, round=3)
+        total = summer(logging_outputs)
+        log_loss("loss", total("loss"), total("sample_size"))
         metrics.log_scalar("_mlm_sum", total("_mlm_sum"))
         metrics.log_scalar("_n_masked", total("_n_masked"))
         metrics.log_scalar("_dist_sum", total("_dist_sum"))

@@ -9,7 +9,7 @@ from .augment import span_mask_units
 class TensorListDataset(FairseqDataset):
     """A list of equally shaped float tensors (e.g. precomputed teacher logits).
 
-    Collates to a (B, *shape) float tensor.
+    Collates to a (B, *shape) float tensor (subclasses collate other shapes).
     """
 
     def __init__(self, tensors):

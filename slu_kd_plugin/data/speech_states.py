@@ -7,8 +7,10 @@ units x dim x 4 bytes (2 with --fp16), e.g. 1,400 x 100 x 128 x 4 = 72 MB for th
 but ~21 GB for FSC's 23k training utterances at bert_kmeans' 768 dims.
 """
 import torch
-from fairseq.data import FairseqDataset, data_utils
+from fairseq.data import data_utils
 from tqdm import tqdm
+
+from .datasets import TensorListDataset
 
 
 @torch.no_grad()
@@ -28,18 +30,9 @@ def run_speech_bert(model, units, pad_idx, batch_size=32, desc="speech BERT stat
     return states
 
 
-class PaddedStatesDataset(FairseqDataset):
+class PaddedStatesDataset(TensorListDataset):
     """Per-utterance (T, D) states; collates to (B, T_max, D), zero-padded on the right
     like the units beside them."""
-
-    def __init__(self, states):
-        self.states = states
-
-    def __getitem__(self, index):
-        return self.states[index]
-
-    def __len__(self):
-        return len(self.states)
 
     def collater(self, samples):
         if not samples:

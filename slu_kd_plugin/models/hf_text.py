@@ -19,15 +19,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn as nn
-from fairseq.data import ListDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import BaseFairseqModel, register_model
 
 from ..data.text_targets import HEAD_NAME
-from .pretrained import CheckpointError, model_cfg_of
+from ..checkpoints import CheckpointError, model_cfg_of
 
 logger = logging.getLogger(__name__)
 
@@ -111,25 +109,6 @@ def encoder_from_files(files):
 def pretrained_encoder(directory):
     tf = transformers_module()
     return tf.AutoModel.from_pretrained(directory, local_files_only=True)
-
-
-def encode_texts(tokenizer, texts, max_positions):
-    """Token id tensors (with the tokenizer's special tokens), at most ``max_positions`` long."""
-    ids = tokenizer(list(texts), truncation=True, max_length=max_positions)["input_ids"]
-    return [torch.tensor(x, dtype=torch.long) for x in ids]
-
-
-def transcript_tokens(text_dir, data, split, tokenizer, max_positions, option):
-    """(ListDataset of token ids, path) of ``{text_dir or DATA/text}/{split}.txt``, one
-    transcript a line; ``option`` is the flag that points elsewhere, for the error."""
-    path = os.path.join(text_dir or os.path.join(data, "text"), f"{split}.txt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: transcripts not found (slu-kd-binarize writes DATA/text/; "
-                                f"or pass {option})")
-    with open(path, encoding="utf-8") as f:
-        texts = [line.rstrip("\n") for line in f]
-    tokens = encode_texts(tokenizer, texts, max_positions)
-    return ListDataset(tokens, sizes=np.array([len(t) for t in tokens])), path
 
 
 class ClassificationHead(nn.Module):

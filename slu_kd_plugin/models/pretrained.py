@@ -12,11 +12,11 @@ data was binarized with and we check that it fits the embedding matrix.
 """
 import argparse
 import logging
-import os
 
-from fairseq import checkpoint_utils
 from fairseq.models import build_model
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ..checkpoints import CheckpointError, describe, load_state, model_cfg_of, model_name_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,22 +28,6 @@ NESTED_ROBERTA_PREFIX = {
 }
 
 
-# task name in a checkpoint's cfg -> the stage of the recipe that writes such checkpoints,
-# so an error about a checkpoint given in the wrong place says what it is
-STAGE_OF_TASK = {
-    "masked_lm": "speech BERT / text model",
-    "sentence_prediction": "text teacher",
-    "hf_text_classification": "text teacher",
-    "speech_text_kd": "PT-KD",
-    "ctc_pretraining": "AM-PT",
-    "slu_finetuning": "SLU",
-}
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, unreadable, or not the kind expected."""
-
-
 class DictionaryTask:
     """What ``RobertaModel.build_model`` needs of a task: its dictionaries."""
 
@@ -51,50 +35,6 @@ class DictionaryTask:
         self.source_dictionary = source_dictionary
         self.target_dictionary = target_dictionary or source_dictionary
         self.dictionary = source_dictionary
-
-
-def load_state(path):
-    """Read a fairseq checkpoint with safe loading; errors name the file."""
-    if not path or not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        return checkpoint_utils.load_checkpoint_to_cpu(path)
-    except Exception as e:  # truncated zip, refused pickle, ...
-        raise CheckpointError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
-
-
-def model_cfg_of(state):
-    """The model config of a checkpoint, as a mutable DictConfig or Namespace."""
-    cfg = state.get("cfg")
-    if cfg is not None and cfg.get("model") is not None:
-        model_cfg = cfg["model"]
-        return model_cfg if isinstance(model_cfg, (DictConfig, argparse.Namespace)) else OmegaConf.create(model_cfg)
-    if state.get("args") is not None:  # pre-hydra checkpoints
-        return argparse.Namespace(**vars(state["args"]))
-    raise CheckpointError("checkpoint has neither cfg.model nor args")
-
-
-def task_name_of(state):
-    """The task a checkpoint was trained with (``masked_lm``, ``slu_finetuning``, ...), or None."""
-    task_cfg = (state.get("cfg") or {}).get("task")  # a DictConfig, or a Namespace for legacy tasks
-    name = task_cfg.get("_name") if hasattr(task_cfg, "get") else getattr(task_cfg, "_name", None)
-    return name or getattr(state.get("args"), "task", None)
-
-
-def describe(state, path):
-    """``path`` with the stage that wrote it, e.g. ``t.pt (text teacher checkpoint, task
-    sentence_prediction)``: what an error about a checkpoint given in the wrong place says."""
-    task = task_name_of(state)
-    if task is None:
-        return str(path)
-    stage = STAGE_OF_TASK.get(task)
-    return f"{path} ({stage} checkpoint, task {task})" if stage else f"{path} (task {task})"
-
-
-def model_name_of(model_cfg):
-    if isinstance(model_cfg, argparse.Namespace):
-        return getattr(model_cfg, "arch", None)
-    return model_cfg.get("_name") or model_cfg.get("arch")
 
 
 def roberta_parts(state, path):
@@ -183,7 +123,11 @@ def check_vocab(weights, dictionary, path):
 
 def load_roberta(path, dictionary, load_heads=False):
     """(RobertaModel with weights, its model cfg) from a checkpoint at ``path``."""
-    state = load_state(path)
+    return roberta_from_state(load_state(path), path, dictionary, load_heads)
+
+
+def roberta_from_state(state, path, dictionary, load_heads=False):
+    """:func:`load_roberta` for a checkpoint already read from ``path``."""
     named = describe(state, path)  # a checkpoint of another stage says so in any error
     model_cfg, weights = roberta_parts(state, named)
     model = build_roberta(model_cfg, dictionary, weights, load_heads=load_heads, path=named)

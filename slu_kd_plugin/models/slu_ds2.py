@@ -8,7 +8,7 @@ import torch.nn as nn
 from fairseq.models import register_model
 
 from ..data.augment import mask_hidden_states
-from .pretrained import CheckpointError, load_state, model_name_of, model_cfg_of
+from ..checkpoints import CheckpointError, arch_of, load_state
 from .speech_ds2 import SpeechDS2Config, SpeechDS2Model
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class SLUDS2Model(SpeechDS2Model):
     def load_am(self, path):
         """Copy the DS2 block of an AM-PT checkpoint, by name, refusing anything else."""
         state = load_state(path)
-        name = model_name_of(model_cfg_of(state))
+        name = arch_of(state, path)
         if name != "ds2_ctc":
             raise CheckpointError(f"{path}: --am-path expects an AM-PT (ds2_ctc) checkpoint, got '{name}'")
         weights = {k[len("ds2."):]: v.float() for k, v in state["model"].items() if k.startswith("ds2.")}

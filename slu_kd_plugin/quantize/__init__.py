@@ -9,16 +9,15 @@ Three kinds, all opened with :func:`load_quantizer`:
 * a fairseq vq-wav2vec checkpoint (``vq_wav2vec``), the paper's quantizer, whose
   ``i-j`` tokens are the ones fairseq's ``bert_kmeans`` dictionary uses.
 
-Every file is opened with torch's safe loading (``weights_only=True``); the
-fairseq types a legitimate checkpoint pickles are allow-listed by
-:mod:`slu_kd_plugin.checkpoint_safety`, anything else is refused.
+Every file is opened with torch's safe loading (``weights_only=True``) by
+:mod:`slu_kd_plugin.checkpoints`, which allow-lists the fairseq types a legitimate
+checkpoint pickles and refuses anything else.
 """
 import os
-import pickle
 
 import torch
 
-from ..checkpoint_safety import allow_fairseq_checkpoints
+from .. import checkpoints
 
 
 class QuantizerError(ValueError):
@@ -118,22 +117,14 @@ def check_unit_dictionary(quantizer, dictionary, dict_path):
 
 
 def safe_torch_load(path):
-    """``torch.load(weights_only=True)`` with errors that name the file."""
-    allow_fairseq_checkpoints()  # idempotent; in case the package init was bypassed
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise QuantizerError(f"{path}: quantizer file not found")
+    """A quantizer file read by :func:`slu_kd_plugin.checkpoints.torch_load`, its errors
+    as :class:`QuantizerError` (what quantizer users catch)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnsafeCheckpointError(
-            f"{path}: refused by torch's safe loading (weights_only=True): the file pickles "
-            f"objects that are neither tensors nor the fairseq checkpoint types slu-kd allows. "
-            f"Only load checkpoints from a source you trust. ({first})"
-        ) from None
-    except Exception as e:  # torch's unpicklers raise anything on non-torch bytes
-        raise QuantizerError(f"{path}: not a readable torch file ({type(e).__name__}: {e})") from None
+        return checkpoints.torch_load(path, "quantizer")
+    except checkpoints.UnsafeCheckpointError as e:
+        raise UnsafeCheckpointError(str(e)) from None
+    except checkpoints.CheckpointError as e:
+        raise QuantizerError(str(e)) from None
 
 
 def load_quantizer(path, device="cpu", merge_repeats=None):

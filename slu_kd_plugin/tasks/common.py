@@ -1,58 +1,16 @@
 """Helpers the plugin's tasks share: dictionaries and the unit stream of a split."""
 import logging
-import os
 
 import numpy as np
-from fairseq.data import (
-    Dictionary,
-    NestedDictionaryDataset,
-    OffsetTokensDataset,
-    PrependTokenDataset,
-    SortDataset,
-    StripTokenDataset,
-    TruncateDataset,
-    data_utils,
-)
+from fairseq.data import NestedDictionaryDataset, SortDataset, data_utils
 from fairseq.tasks import FairseqTask
 from omegaconf import open_dict
 
+# the data-bin readers, here too because every task reads its splits with them
+from ..data.binarized import encoder_input, load_dict, load_intents, load_split  # noqa: F401
 from ..data.speech_states import PaddedStatesDataset, run_speech_bert
 
 logger = logging.getLogger(__name__)
-
-
-def load_dict(data, name, add_mask=True):
-    """``DATA/name/dict.txt``, with ``<mask>`` added as fairseq's RoBERTa tasks do (so
-    indices agree with masked_lm / sentence_prediction checkpoints)."""
-    path = os.path.join(data, name, "dict.txt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: dictionary not found (run slu-kd-binarize first)")
-    dictionary = Dictionary.load(path)
-    dictionary.path = path  # so a checkpoint that does not fit it can name the file
-    if add_mask:
-        dictionary.add_symbol("<mask>")
-    return dictionary
-
-
-def load_split(data, name, split, dictionary):
-    """The binarized ``DATA/name/split`` dataset, or a clear error naming it."""
-    prefix = os.path.join(data, name, split)
-    dataset = data_utils.load_indexed_dataset(prefix, dictionary)
-    if dataset is None:
-        raise FileNotFoundError(f"{prefix}.bin/.idx: split '{split}' not found in {data}/{name}")
-    return dataset
-
-
-def load_intents(data, split, label_dict):
-    """``DATA/label/split`` as class indices 0..n-1 (no ``</s>``, no special symbols)."""
-    labels = StripTokenDataset(load_split(data, "label", split, label_dict), label_dict.eos())
-    return OffsetTokensDataset(labels, offset=-label_dict.nspecial)
-
-
-def encoder_input(dataset, dictionary, max_positions):
-    """``<s> tokens </s>`` capped at ``max_positions`` (RoBERTa's input layout)."""
-    dataset = TruncateDataset(dataset, max_positions - 1)
-    return PrependTokenDataset(dataset, dictionary.bos())
 
 
 def length_sorted(items, units, seed, epoch):
@@ -178,6 +136,31 @@ def build_recording_speech_bert(task, cfg, from_checkpoint):
     with open_dict(cfg):
         cfg.speech_bert_args = model.cfg.speech_bert_args
     return model
+
+
+class UnitTask(KeepLastBatchMixin, FairseqTask):
+    """A task over DATA/units (every task here but the text classifier): the unit
+    dictionary is its source, and units are cut at ``--max-positions``."""
+
+    def load_units(self, split):
+        units = load_split(self.cfg.data, "units", split, self.unit_dict)
+        return encoder_input(units, self.unit_dict, self.cfg.max_positions)
+
+    def max_positions(self):
+        return self.cfg.max_positions
+
+    @property
+    def source_dictionary(self):
+        return self.unit_dict
+
+
+class SpeechBertTask(AverageBatchNormStatsMixin, UnitTask):
+    """A task whose model sits on a speech BERT and a DS2 block (AM-PT, SLU)."""
+
+    def build_model(self, cfg, from_checkpoint=False):
+        # kept so load_dataset can cache the frozen speech BERT's states
+        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
+        return self.model
 
 
 def cached_states_input(task, split, units, masked):

@@ -7,29 +7,12 @@ blank), so ``--criterion ctc --post-process letter`` reports CER as ``uer``.
 import logging
 from dataclasses import dataclass, field
 
-from fairseq.data import (
-    IdDataset,
-    NumelDataset,
-    NumSamplesDataset,
-    RightPadDataset,
-    StripTokenDataset,
-)
+from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset, StripTokenDataset
 from fairseq.dataclass import FairseqDataclass
-from fairseq.tasks import FairseqTask, register_task
+from fairseq.tasks import register_task
 from omegaconf import II, MISSING
 
-from .common import (
-    CACHE_HELP,
-    AverageBatchNormStatsMixin,
-    KeepLastBatchMixin,
-    build_recording_speech_bert,
-    cached_states_input,
-    check_aligned,
-    encoder_input,
-    length_sorted,
-    load_dict,
-    load_split,
-)
+from .common import CACHE_HELP, SpeechBertTask, cached_states_input, check_aligned, length_sorted, load_dict, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +26,7 @@ class CTCPretrainingConfig(FairseqDataclass):
 
 
 @register_task("ctc_pretraining", dataclass=CTCPretrainingConfig)
-class CTCPretrainingTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqTask):
+class CTCPretrainingTask(SpeechBertTask):
     def __init__(self, cfg, unit_dict, char_dict):
         super().__init__(cfg)
         self.unit_dict, self.char_dict = unit_dict, char_dict
@@ -53,8 +36,7 @@ class CTCPretrainingTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, Fairseq
         return cls(cfg, load_dict(cfg.data, "units"), load_dict(cfg.data, "ltr", add_mask=False))
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict),
-                              self.unit_dict, self.cfg.max_positions)
+        units = self.load_units(split)
         chars = StripTokenDataset(load_split(self.cfg.data, "ltr", split, self.char_dict), self.char_dict.eos())
         check_aligned(split, units=units, chars=chars)
         items = {
@@ -72,18 +54,6 @@ class CTCPretrainingTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, Fairseq
         }
         self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} utterances with character targets")
-
-    def build_model(self, cfg, from_checkpoint=False):
-        # kept so load_dataset can cache the frozen speech BERT's states
-        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
-        return self.model
-
-    def max_positions(self):
-        return self.cfg.max_positions
-
-    @property
-    def source_dictionary(self):
-        return self.unit_dict
 
     @property
     def target_dictionary(self):

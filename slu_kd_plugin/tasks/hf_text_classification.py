@@ -20,20 +20,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from fairseq.data import (
-    IdDataset,
-    NumelDataset,
-    NumSamplesDataset,
-    RightPadDataset,
-)
+from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
+from ..data.binarized import transcript_tokens
 from ..data.labels import label_symbols, load_label_dict
 from ..models.hf_text import (
     default_hf_dir,
-    transcript_tokens,
     encoder_from_files,
     pretrained_encoder,
     read_hf_files,

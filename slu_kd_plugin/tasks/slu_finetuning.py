@@ -1,58 +1,26 @@
 """SLU fine-tuning (baseline and FT-KD): units -> intent, optionally with the text
 teacher's logits on each transcript as KD targets and with unit span masking (DA).
 
-The teacher is either fairseq's own sentence_prediction RoBERTa over DATA/input0, or a
-Hugging Face encoder trained by hf_text_classification (hf_text_classifier), which
-tokenizes the transcripts as written (DATA/text/{split}.txt) itself; the kind is read
-from the checkpoint."""
+The teacher (fairseq's sentence_prediction RoBERTa or a Hugging Face encoder) is a
+``models.teacher.TextTeacher``: the task asks it for a split's tokens and a batch's
+logits and never needs to know which kind it is."""
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
-from fairseq.data import (
-    Dictionary,
-    IdDataset,
-    NumelDataset,
-    NumSamplesDataset,
-    RightPadDataset,
-)
+from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.tasks import FairseqTask, register_task
+from fairseq.tasks import register_task
 from omegaconf import II, MISSING
 
 from ..data.datasets import SpanMaskDataset, TensorListDataset
-from ..data.labels import check_same_labels, label_symbols, load_label_dict
-from ..data.text_targets import HEAD_NAME, run_text_model, text_model_output
-from ..models.hf_text import HF_ARCH, load_hf_classifier, transcript_tokens
-from ..models.pretrained import (
-    CheckpointError,
-    describe,
-    freeze,
-    load_roberta,
-    load_state,
-    model_cfg_of,
-    model_name_of,
-    task_name_of,
-)
-from .common import (
-    CACHE_HELP,
-    AverageBatchNormStatsMixin,
-    KeepLastBatchMixin,
-    build_recording_speech_bert,
-    cached_states_input,
-    check_aligned,
-    encoder_input,
-    length_sorted,
-    load_dict,
-    load_intents,
-    load_split,
-)
+from ..data.labels import label_symbols, load_label_dict
+from ..models.teacher import load_teacher
+from .common import CACHE_HELP, SpeechBertTask, cached_states_input, check_aligned, length_sorted, load_dict, load_intents
 
 logger = logging.getLogger(__name__)
-
-TEACHER_TASKS = ("sentence_prediction", "hf_text_classification")
 
 
 @dataclass
@@ -94,21 +62,11 @@ class SLUFinetuningConfig(FairseqDataclass):
 
 
 @register_task("slu_finetuning", dataclass=SLUFinetuningConfig)
-class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqTask):
+class SLUFinetuningTask(SpeechBertTask):
     def __init__(self, cfg, unit_dict, label_dict):
         super().__init__(cfg)
         self.unit_dict, self.label_dict = unit_dict, label_dict
         self._teacher = None
-        self._teacher_tokenizer = None  # Hugging Face teachers: (tokenizer, max positions)
-        self._text_dict = None
-
-    @property
-    def text_dict(self):
-        """DATA/input0's dictionary (RoBERTa teachers): loaded only for KD, so rebuilding a
-        saved student needs no teacher text."""
-        if self._text_dict is None:
-            self._text_dict = load_dict(self.cfg.data, "input0")
-        return self._text_dict
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -119,66 +77,18 @@ class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqT
     def num_classes(self):
         return len(label_symbols(self.label_dict))
 
-    def teacher_labels(self, state):
-        """(label Dictionary, where it came from) of the teacher checkpoint's classes."""
-        path = self.cfg.teacher_path
-        if self.cfg.teacher_label_dict:
-            return load_label_dict(self.cfg.teacher_label_dict), self.cfg.teacher_label_dict
-        beside = os.path.join(os.path.dirname(path), "label_dict.txt")
-        if os.path.isfile(beside):
-            return load_label_dict(beside), beside
-        recorded = (state.get("task_state") or {}).get("label_symbols")
-        if recorded:  # hf_text_classification records the classes it was trained on
-            labels = Dictionary()
-            for symbol in recorded:
-                labels.add_symbol(symbol)
-            return labels, f"{path} (recorded labels)"
-        task_cfg = (state.get("cfg") or {}).get("task") or {}
-        if not task_cfg.get("data"):
-            raise CheckpointError(f"{path}: cannot find the teacher's label dictionary; pass --teacher-label-dict")
-        label_path = os.path.join(task_cfg["data"], "label", "dict.txt")
-        return load_label_dict(label_path), label_path
-
-    def _teacher_arch(self, state):
-        try:
-            return model_name_of(model_cfg_of(state))
-        except CheckpointError as e:
-            raise CheckpointError(f"{self.cfg.teacher_path}: {e}") from e
-
-    @property
-    def hf_teacher(self):
-        return self._teacher_tokenizer is not None
-
     @property
     def teacher(self):
+        """The frozen FT-KD teacher (models.teacher.TextTeacher), loaded at first use."""
         if self._teacher is None:
-            path = self.cfg.teacher_path
-            state = load_state(path)
-            # before anything is looked up in it: a checkpoint of another stage says so
-            if task_name_of(state) not in TEACHER_TASKS:
-                raise CheckpointError(f"{describe(state, path)}: --teacher-path expects a text teacher "
-                                      f"({' or '.join(TEACHER_TASKS)} checkpoint)")
-            teacher_labels, source = self.teacher_labels(state)
-            check_same_labels(self.label_dict, teacher_labels, f"{path}; labels from {source}")
-            if self._teacher_arch(state) == HF_ARCH:
-                model, tokenizer, max_positions = load_hf_classifier(state, path)
-                self._teacher_tokenizer = (tokenizer, max_positions)
-                del state
-            else:
-                del state  # load_roberta reads it again (and names a wrong kind of checkpoint)
-                model, _ = load_roberta(path, self.text_dict, load_heads=True)
-            if HEAD_NAME not in getattr(model, "classification_heads", {}):
-                raise CheckpointError(f"{path}: not a sentence_prediction teacher (no '{HEAD_NAME}')")
-            n = model.classification_heads[HEAD_NAME].out_proj.out_features
-            if n != self.num_classes:
-                raise CheckpointError(f"{self.cfg.teacher_path}: teacher has {n} classes, data has {self.num_classes}")
-            use_cuda = torch.cuda.is_available() and not self.cfg.cpu
-            self._teacher = freeze(model).to("cuda" if use_cuda else "cpu")
+            c = self.cfg
+            device = "cuda" if torch.cuda.is_available() and not c.cpu else "cpu"
+            self._teacher = load_teacher(c.teacher_path, self.label_dict, c.data, c.max_positions,
+                                         c.teacher_text_dir, c.teacher_label_dict, device)
         return self._teacher
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict),
-                              self.unit_dict, self.cfg.max_positions)
+        units = self.load_units(split)
         labels = load_intents(self.cfg.data, split, self.label_dict)
         check_aligned(split, units=units, labels=labels)
         training = split == self.cfg.train_subset
@@ -207,51 +117,19 @@ class SLUFinetuningTask(AverageBatchNormStatsMixin, KeepLastBatchMixin, FairseqT
 
     def _teacher_items(self, split, n):
         """The sample fields FT-KD needs: the teacher's logits, or its input for train_step."""
-        self.teacher  # check the labels and load it now, not at the first batch
-        text, pad, source = self._teacher_text(split)
+        text, source = self.teacher.tokens(split)
         if len(text) != n:
             raise ValueError(f"split '{split}': {len(text)} transcripts in {source} for {n} utterances "
                              f"in {self.cfg.data}")
         if self.cfg.teacher_logits == "on-the-fly":
-            return {"teacher_input": RightPadDataset(text, pad_idx=pad)}
-        logits = run_text_model(self.teacher, text, pad, "logits",
-                                self.cfg.text_batch_size, desc=f"teacher logits ({split})")
+            return {"teacher_input": RightPadDataset(text, pad_idx=self.teacher.pad)}
+        logits = self.teacher.split_logits(text, self.cfg.text_batch_size, desc=f"teacher logits ({split})")
         return {"teacher_logits": TensorListDataset(logits)}
-
-    def _teacher_text(self, split):
-        """(token dataset, pad index, source) of the teacher's input for each utterance."""
-        if not self.hf_teacher:  # RoBERTa: the binarized input0 stream
-            text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict),
-                                 self.text_dict, self.cfg.max_positions)
-            return text, self.text_dict.pad(), os.path.join(self.cfg.data, "input0", split)
-        tokenizer, max_positions = self._teacher_tokenizer
-        text, path = transcript_tokens(self.cfg.teacher_text_dir, self.cfg.data, split, tokenizer,
-                                       max_positions, "--teacher-text-dir")
-        return text, tokenizer.pad_token_id, path
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if "teacher_input" in sample:  # --teacher-logits on-the-fly
-            sample["teacher_logits"] = self._teacher_forward(sample.pop("teacher_input"))
+            sample["teacher_logits"] = self.teacher.logits(sample.pop("teacher_input"))
         return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
-
-    @torch.no_grad()
-    def _teacher_forward(self, tokens):
-        teacher = self.teacher.eval()  # frozen: no dropout, no gradient
-        tokens = tokens.to(next(teacher.parameters()).device)
-        pad = self._teacher_tokenizer[0].pad_token_id if self.hf_teacher else self.text_dict.pad()
-        return text_model_output(teacher, tokens, "logits", pad).float()
-
-    def build_model(self, cfg, from_checkpoint=False):
-        # kept so load_dataset can cache the frozen speech BERT's states
-        self.model = build_recording_speech_bert(self, cfg, from_checkpoint)
-        return self.model
-
-    def max_positions(self):
-        return self.cfg.max_positions
-
-    @property
-    def source_dictionary(self):
-        return self.unit_dict
 
     @property
     def target_dictionary(self):

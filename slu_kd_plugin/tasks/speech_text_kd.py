@@ -7,28 +7,15 @@ utterance-level vectors are matched, so no speech-text alignment is needed.
 import logging
 from dataclasses import dataclass, field
 
-from fairseq.data import (
-    IdDataset,
-    NumelDataset,
-    NumSamplesDataset,
-    RightPadDataset,
-)
+from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.tasks import FairseqTask, register_task
+from fairseq.tasks import register_task
 from omegaconf import II, MISSING, open_dict
 
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.text_targets import run_text_model
 from ..models.pretrained import freeze, load_roberta
-from .common import (
-    KeepLastBatchMixin,
-    build_recording_speech_bert,
-    check_aligned,
-    encoder_input,
-    length_sorted,
-    load_dict,
-    load_split,
-)
+from .common import UnitTask, build_recording_speech_bert, check_aligned, encoder_input, length_sorted, load_dict, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +43,7 @@ class SpeechTextKDConfig(FairseqDataclass):
 
 
 @register_task("speech_text_kd", dataclass=SpeechTextKDConfig)
-class SpeechTextKDTask(KeepLastBatchMixin, FairseqTask):
+class SpeechTextKDTask(UnitTask):
     def __init__(self, cfg, unit_dict, text_dict):
         super().__init__(cfg)
         self.unit_dict, self.text_dict = unit_dict, text_dict
@@ -81,7 +68,7 @@ class SpeechTextKDTask(KeepLastBatchMixin, FairseqTask):
         return build_recording_speech_bert(self, cfg, from_checkpoint)
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
-        units = encoder_input(load_split(self.cfg.data, "units", split, self.unit_dict), self.unit_dict, self.cfg.max_positions)
+        units = self.load_units(split)
         text = encoder_input(load_split(self.cfg.data, "input0", split, self.text_dict), self.text_dict, self.cfg.max_positions)
         check_aligned(split, units=units, text=text)
         vectors = run_text_model(self.text_model, text, self.text_dict.pad(), self.cfg.text_vector,
@@ -103,13 +90,6 @@ class SpeechTextKDTask(KeepLastBatchMixin, FairseqTask):
         return SpanMaskDataset(units, d.index("<mask>"), d.pad(), d.eos(), self.cfg.mask_rate,
                                self.cfg.mask_span_min, self.cfg.mask_span_max,
                                seed=self.cfg.seed, return_target=return_target)
-
-    def max_positions(self):
-        return self.cfg.max_positions
-
-    @property
-    def source_dictionary(self):
-        return self.unit_dict
 
     @property
     def target_dictionary(self):
