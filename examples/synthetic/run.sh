@@ -35,12 +35,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $TEACHER in hf|fairseq) ;; *) echo "--teacher takes hf or fairseq, not '$TEACHER'" >&2; exit 2;; esac
-# shellcheck source=profiles.sh
-source "$HERE/profiles.sh"
 source "$HERE/../common/stages.sh"
-mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 export PATH="$ROOT/.venv/bin:$PATH"
+recipe_profile "$PROFILE" synthetic  # sizes and schedules: slu_kd_plugin/recipe/settings.py
+mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired; CK=$WORK/checkpoints
+load_assets
 timer_start
 
 if stage 0; then  # synthetic corpora in the real layouts
@@ -77,72 +77,26 @@ if stage 1; then  # manifests -> quantizer -> units -> data-bin
 fi
 
 if stage 2; then  # stage 0 of the method: speech BERT (masked LM on units) and text model
-  train "$CK/speech_bert" "$WORK/data-bin/bert/units" --task masked_lm --criterion masked_lm --arch roberta_base \
-    $BERT_ARCH --tokens-per-sample $MAX_POS --sample-break-mode eos --mask-prob 0.15 \
-    --batch-size $BERT_BSZ --max-epoch $BERT_EPOCHS --lr $BERT_LR $WARMUP
-  train "$CK/text_model" "$PAIRED/input0" --task masked_lm --criterion masked_lm --arch roberta_base \
-    $TEXT_ARCH --tokens-per-sample 128 --sample-break-mode eos \
-    --batch-size 32 --max-epoch $TEXT_EPOCHS --lr $BERT_LR $WARMUP
+  train_speech_bert "$WORK/data-bin/bert" train
+  train_text_model "$PAIRED" train
   timer_lap "speech BERT + text model pretraining"
 fi
 
 # text teachers (stage 3) and PT-KD (stage 4) need only stage 2's models: they run side
-# by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2).
-# MiniLM-L6 is pretrained: a few epochs fine-tune it (valid accuracy: full data 100% at
-# epoch 3, 10% of it 95.7% at epoch 20); its token embeddings stay as pretrained (half
-# the parameters: updates ~45% faster, same accuracy)
-HF_TEACHER_EPOCHS=3; HF_TEACHER_LR=1e-4
-teacher() {  # teacher SUBSET: the FT-KD teacher on the transcripts -> CK/teacher_SUBSET
-  local sub=$1 dir=$CK/teacher_$1 epochs=$TEACHER_EPOCHS every=1 made
-  # a WORK_DIR keeps one kind of teacher: the fine-tuning runs were distilled from it
-  made=$(cat "$dir/kind" 2>/dev/null || { [ -f "$dir/.done" ] && echo fairseq; } || true)
-  if [ -n "$made" ] && [ "$made" != "$TEACHER" ]; then
-    echo "$dir holds a '$made' teacher: run with --teacher $made, or use a new WORK_DIR" >&2; return 1
-  fi
-  mkdir -p "$dir"; echo "$TEACHER" > "$dir/kind"
-  [ "$TEACHER" = hf ] && epochs=$HF_TEACHER_EPOCHS
-  # the same number of updates for both: 10% of the data gets 10x the epochs, validated
-  # as often as the full-data teacher is
-  [ "$sub" = train10 ] && { epochs=$((epochs * 10)); every=10; }
-  if [ "$TEACHER" = hf ]; then
-    train "$dir" "$DATA" --task hf_text_classification --arch hf_text_classifier --criterion slu_cross_entropy \
-      --freeze-embeddings --train-subset $sub --batch-size 32 --max-epoch $epochs --lr $HF_TEACHER_LR \
-      --validate-interval $every --save-interval $every --no-save-optimizer-state \
-      --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
-  else
-    fairseq_teacher "$sub" $epochs $every
-  fi
-  cp "$DATA/label/dict.txt" "$dir/label_dict.txt"
-}
-fairseq_teacher() {  # fairseq_teacher SUBSET EPOCHS EVERY: sentence_prediction from stage 2's text model
-  local sub=$1 epochs=$2 every=$3
-  train "$CK/teacher_$sub" "$DATA" --task sentence_prediction --criterion sentence_prediction \
-    --arch roberta_base $TEXT_ARCH --restore-file "$CK/text_model/checkpoint_best.pt" \
-    --reset-optimizer --reset-dataloader --reset-meters --train-subset $sub \
-    --num-classes $(label_count "$DATA") --init-token 0 --separator-token 2 \
-    --batch-size 32 --max-epoch $epochs --lr $TEACHER_LR --validate-interval $every \
-    --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
-}
-teacher_full() { teacher train; }
-teacher_10pct() { teacher train10; }
-pt_kd() {
-  train "$CK/pt_kd" "$PAIRED" --task speech_text_kd --arch speech_bert_kd --criterion speech_text_kd \
-    --speech-bert-path "$CK/speech_bert/checkpoint_best.pt" --text-model-path "$CK/text_model/checkpoint_best.pt" \
-    --text-vector $TEXT_VECTOR --kd-distance mse --max-positions $MAX_POS --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
-}
+# by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2)
+teacher_full() { train_teacher "$DATA" train teacher_train; }
+teacher_10pct() { train_teacher "$DATA" train10 teacher_train10; }
+pt_kd() { train_pt_kd "$PAIRED" train; }
 JOBS=()
 stage 3 && JOBS+=(teacher_full teacher_10pct)
 stage 4 && JOBS+=(pt_kd)
 if [ ${#JOBS[@]} -gt 0 ]; then
-  side_by_side "${JOBS[@]}"
+  side_by_side "${JOBS[@]}"; load_assets  # what PT-KD recorded in its subshell
   timer_lap "$(stage 3 && echo "text teachers")$(stage 3 && stage 4 && echo " + ")$(stage 4 && echo PT-KD)"
 fi
 
 if stage 5; then  # AM-PT: CTC on characters over the frozen PT-KD speech BERT
-  train "$CK/am_pt" "$PAIRED" --task ctc_pretraining --arch ds2_ctc --criterion ctc --zero-infinity \
-    --post-process letter --speech-bert-path "$CK/pt_kd/checkpoint_best.pt" $DS2_ARCH --cache-speech-states \
-    --max-positions $MAX_POS --batch-size 20 --max-epoch $AM_EPOCHS --lr $AM_LR \
-    --best-checkpoint-metric uer
+  train_am_pt "$PAIRED" train
   timer_lap "AM-PT"
 fi
 
