@@ -168,14 +168,7 @@ link_checkpoint() {
 }
 
 # max_positions_of CHECKPOINT CAP: the positions a RoBERTa checkpoint was built for, at most CAP
-max_positions_of() {
-  python - "$1" "$2" <<'PY'
-import sys
-import slu_kd_plugin  # noqa: F401  (allow-lists what fairseq checkpoints pickle)
-from slu_kd_plugin.models.pretrained import load_state, model_cfg_of
-print(min(int(model_cfg_of(load_state(sys.argv[1])).max_positions), int(sys.argv[2])))
-PY
-}
+max_positions_of() { python -m slu_kd_plugin.cli.check_assets --max-positions "$1" "$2"; }
 
 # fit_quantizer MANIFEST SPLIT: the quantizer -> WORK/quantizer.pt: the vq-wav2vec checkpoint
 # VQ_WAV2VEC_PATH when set, else UNITS, all from CMU's pretrained, speaker-independent
@@ -247,15 +240,7 @@ augment_audio() {
 
 # seen_units_dict MANIFEST SPLIT: MANIFEST/dict.units.txt <- the units SPLIT uses, most
 # frequent first (vq-wav2vec can emit 320 x 320 pairs; a model needs rows for the few used)
-seen_units_dict() {
-  python - "$1/$2.units" "$1/dict.units.txt" <<'PY'
-import collections, os, sys
-counts = collections.Counter(tok for line in open(sys.argv[1]) for tok in line.split())
-with open(sys.argv[2] + ".tmp", "w") as f:
-    f.writelines(f"{t} {c}\n" for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-os.replace(sys.argv[2] + ".tmp", sys.argv[2])
-PY
-}
+seen_units_dict() { python -m slu_kd_plugin.cli.featurize "$1" --split "$2" --seen-units-dict; }
 
 # text_encoder_args: slu-kd-binarize options for the recorded text encoder (GPT-2 BPE
 # for roberta.base, else sentencepiece), or for a new sentencepiece model when none is
