@@ -1,7 +1,35 @@
 # Shared by the example recipes: stage selection, timing, fairseq-train wrapper,
 # and the SLU fine-tuning grid.  Expects ROOT, WORK, STAGE, STOP_STAGE to be set.
 
-stage() { [ "$STAGE" -le "$1" ] && [ "$STOP_STAGE" -ge "$1" ]; }
+# The stages, the same numbers and names in every recipe (a recipe runs those it has):
+#   0 prepare (corpus -> manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT
+#   5 text model  6 PT-KD  7 AM-PT  8 text teacher  9 SLU fine-tuning  10 evaluation
+# stage N [WHAT]: whether stage N is selected (--stage/--stop-stage); with WHAT, a
+# selected stage says so: "Stage N: WHAT"
+stage() {
+  [ "$STAGE" -le "$1" ] && [ "$STOP_STAGE" -ge "$1" ] || return 1
+  if [ $# -gt 1 ]; then log "Stage $1: $2"; fi
+}
+log() { echo "$(date '+%H:%M:%S') $*"; }
+
+# parse_options HANDLER ARGS...: the options every recipe takes, --stage N, --stop-stage M
+# and --profile NAME; any other goes to HANDLER ARGS..., which sets what it takes and,
+# when that is not one value, OPT_SHIFT (the words it took); it returns 1 for an option it
+# does not know ("unknown option", with the usage text).
+parse_options() {
+  local handler=$1; shift
+  while [ $# -gt 0 ]; do
+    OPT_SHIFT=2
+    case $1 in
+      --stage) STAGE=${2-};; --stop-stage) STOP_STAGE=${2-};; --profile) PROFILE=${2-};;
+      *) "$handler" "$@" || usage_error "unknown option $1";;
+    esac
+    [ $# -ge "$OPT_SHIFT" ] || usage_error "option $1 needs a value"
+    shift "$OPT_SHIFT"
+  done
+}
+# corpus_option ARGS...: --nj N and --units SOURCE, options of the corpus recipes
+corpus_option() { case $1 in --nj) NJ=${2-};; --units) UNITS=${2-};; *) return 1;; esac; }
 
 timer_start() { T0=$(date +%s); TL=$T0; }
 # timer_lap NAME: print and record (WORK/timings.tsv, one line per stage run) the time since the last lap
@@ -23,7 +51,7 @@ train() {
   local save=$1 data=$2; shift 2
   if [ -f "$save/.done" ]; then echo "   $(basename "$save"): done before, kept"; return 0; fi
   mkdir -p "$save"
-  local device="--cpu"; python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null && device=""
+  local device="--cpu"; has_gpu && device=""
   local threads=${SLU_KD_THREADS:-${OMP_NUM_THREADS:-$(nproc)}}
   if ! OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} \
       python -m slu_kd_plugin.cli.train "$data" --user-dir "$ROOT/slu_kd_plugin" $device --save-dir "$save" \

