@@ -9,7 +9,7 @@ Without --shell or --yaml it prints each stage's fairseq-train arguments, with t
 run-time values (paths, the training split, recorded sizes) as upper-case names.
 """
 import argparse
-import os
+import inspect
 import shlex
 import sys
 
@@ -17,7 +17,7 @@ from ..recipe import settings, shell
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="slu-kd-profile", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="slu-kd-profile", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", help="debug | demo | paper")
     ap.add_argument("--recipe", choices=("corpus", "synthetic"), default="corpus",
@@ -25,7 +25,8 @@ def main(argv=None):
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--shell", action="store_true", help="shell assignments and args_STAGE functions")
     what.add_argument("--yaml", metavar="STAGE", help="the hydra yaml of a stage (teacher, pt_kd, am_pt, ft_kd)")
-    what.add_argument("--write-yaml", action="store_true", help="write every stage's yaml to slu_kd_plugin/config/")
+    what.add_argument("--write-yaml", action="store_true",
+                      help="write every stage's yaml to slu_kd_plugin/config/ (committed: the paper profile's)")
     args = ap.parse_args(argv)
     try:
         p = settings.profile(args.name, args.recipe)
@@ -46,7 +47,7 @@ def main(argv=None):
         for name, fn in shell.STAGES.items():
             if fn is settings.hf_teacher and p.hf_teacher is None:
                 continue
-            params = list(__import__("inspect").signature(fn).parameters)[1:]
+            params = list(inspect.signature(fn).parameters)[1:]
             values = {k: ["METHOD..."] if k == "method" else k.upper() for k in params}
             print(f"{name[5:]}: {shlex.join(fn(p, **values))}")
     return 0
