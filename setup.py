@@ -50,6 +50,7 @@ setup(
             "slu-kd-augment=slu_kd_plugin.cli.augment:main",
             "slu-kd-train=slu_kd_plugin.cli.train:main",
             "slu-kd-curves=slu_kd_plugin.cli.curves:main",
+            "slu-kd-profile=slu_kd_plugin.cli.profile:main",
         ]
     },
 )

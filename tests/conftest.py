@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from slu_kd_plugin.recipe import settings
+
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "slu_kd_plugin"
 BIN = Path(sys.executable).parent  # the venv's console scripts
@@ -26,9 +28,6 @@ BIN = Path(sys.executable).parent  # the venv's console scripts
 # models ~10x slower (threads spin against each other and other processes).
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
 
-ROBERTA = ["--arch", "roberta_base", "--encoder-layers", "2", "--encoder-embed-dim", "32",
-           "--encoder-ffn-embed-dim", "64", "--encoder-attention-heads", "2"]
-DS2 = ["--ds2-conv-channels", "4", "--ds2-lstm-layers", "1", "--ds2-lstm-hidden", "16"]
 # what examples/common/stages.sh's train() passes to every stage, with JSON logs;
 # the tiny splits (4-12 utterances) need --required-batch-size-multiple 1, or fairseq
 # drops every last batch that is not a multiple of 8 (some splits would be empty)
@@ -115,43 +114,25 @@ class Pipeline:
             return sum(not line.startswith("madeupword") for line in f)
 
     def stage_args(self, stage):
-        """(data dir, fairseq-train arguments) of a stage, as run.sh writes them."""
-        ck = self.ckpt
+        """(data dir, fairseq-train arguments) of a stage: the recipes' stage functions
+        (slu_kd_plugin/recipe/settings.py) with the tiny pipeline's values (``TESTS``)."""
+        p, ck = settings.TESTS, self.ckpt
+        max_pos = p.bert.max_positions
         if stage == "speech_bert":
-            return self.paired / "units", [
-                "--task", "masked_lm", "--criterion", "masked_lm", *ROBERTA, "--max-positions", "1024",
-                "--tokens-per-sample", "1024", "--sample-break-mode", "eos", "--mask-prob", "0.15",
-                "--max-epoch", "5", "--lr", "1e-3"]
+            return self.paired / "units", settings.speech_bert(p, "train")
         if stage == "text_model":
-            return self.paired / "input0", [
-                "--task", "masked_lm", "--criterion", "masked_lm", *ROBERTA, "--max-positions", "128",
-                "--tokens-per-sample", "128", "--sample-break-mode", "eos", "--max-epoch", "5", "--lr", "1e-3"]
+            return self.paired / "input0", settings.text_model(p, "train")
         if stage == "teacher":
-            return self.data, [
-                "--task", "sentence_prediction", "--criterion", "sentence_prediction", *ROBERTA,
-                "--max-positions", "128", "--restore-file", ck("text_model"), "--reset-optimizer",
-                "--reset-dataloader", "--reset-meters", "--train-subset", "train",
-                "--num-classes", str(self.num_labels()), "--init-token", "0", "--separator-token", "2",
-                "--max-epoch", "5", "--lr", "1e-3", "--best-checkpoint-metric", "accuracy",
-                "--maximize-best-checkpoint-metric"]
+            return self.data, settings.teacher(p, str(ck("text_model")), p.text.flags(), self.num_labels(), "train")
         if stage == "pt_kd":
-            return self.paired, [
-                "--task", "speech_text_kd", "--arch", "speech_bert_kd", "--criterion", "speech_text_kd",
-                "--speech-bert-path", ck("speech_bert"), "--text-model-path", ck("text_model"),
-                "--kd-distance", "mse", "--max-positions", "1024", "--max-epoch", "5", "--lr", "2e-4"]
+            return self.paired, settings.pt_kd(p, str(ck("speech_bert")), str(ck("text_model")), p.text_vector,
+                                               max_pos, "train")
         if stage == "am_pt":
-            return self.paired, [
-                "--task", "ctc_pretraining", "--arch", "ds2_ctc", "--criterion", "ctc", "--zero-infinity",
-                "--post-process", "letter", "--speech-bert-path", ck("pt_kd"), *DS2,
-                "--max-positions", "1024", "--max-epoch", "5", "--lr", "1e-3", "--best-checkpoint-metric", "uer"]
+            return self.paired, settings.am_pt(p, str(ck("pt_kd")), max_pos, "train")
         if stage == "ft_kd":
-            return self.data, [
-                "--task", "slu_finetuning", "--arch", "slu_ds2", *DS2, "--speech-bert-path", ck("pt_kd"),
-                "--criterion", "slu_kd", "--teacher-path", ck("teacher"), "--am-path", ck("am_pt"),
-                "--augment-units", "--augment-hidden", "--train-subset", "train", "--max-positions", "1024",
-                "--max-epoch", "5", "--lr", "1e-2", "--lr-scheduler", "fixed", "--force-anneal", "1",
-                "--lr-shrink", "0.952", "--weight-decay", "0.01", "--best-checkpoint-metric", "accuracy",
-                "--maximize-best-checkpoint-metric"]
+            method = settings.full_method(str(ck("teacher")), str(ck("am_pt")), p.augment)
+            return self.data, settings.fine_tuning(p, p.ds2.flags(), str(ck("pt_kd")), max_pos, "train",
+                                                   method=method)
         raise KeyError(stage)
 
     def train_job(self, stage, save_dir=None, extra=()):

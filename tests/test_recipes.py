@@ -201,3 +201,34 @@ def test_recipe_usage_on_bad_arguments(name, tmp_path):
     res = subprocess.run(["bash", str(recipe(name)), str(tmp_path), str(tmp_path / "w"), "--bogus", "1"],
                          capture_output=True, text=True, env=ENV)
     assert res.returncode == 2 and "unknown option --bogus" in res.stderr
+
+
+def recorded_assets(work):
+    """WORK/assets.env as the recipe's shell reads it (values unquoted)."""
+    import shlex
+    return {k: " ".join(shlex.split(v)) for k, v in assets(work).items()} | {"WORK": str(work)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["librispeech", "fsc", "snips"])
+def test_recipe_runs_what_the_settings_table_says(runs, name):
+    """Every stage's fairseq-train config, as fairseq logged it in train.log, is what the
+    table's stage function gives for the debug profile and the run's recorded assets."""
+    from recipe_config import config_drift, recipe_stage_args
+    from slu_kd_plugin.recipe import settings
+
+    run = runs[name]
+    assert run is not None, "an earlier recipe failed"
+    run.check()
+    a, checked = recorded_assets(run.work), []
+    for stage in ("speech_bert", "text_model", "pt_kd", "am_pt", "teacher", "slu"):
+        log = run.work / "checkpoints" / stage / "train.log"
+        if not log.is_file():  # given by --pretrained-dir, or not a stage of this recipe
+            continue
+        labels = run.work / "data-bin" / "label" / "dict.txt"
+        n = sum(not line.startswith("madeupword") for line in labels.open()) if stage == "teacher" else None
+        args = recipe_stage_args(stage, a, n, p=settings.PROFILES["debug"])
+        assert config_drift(log, args) == {}, f"{name} {stage}: the recipe ran (right) other than the table (left)"
+        checked.append(stage)
+    assert checked == {"librispeech": ["speech_bert", "text_model", "pt_kd", "am_pt"], "fsc": ["teacher", "slu"],
+                       "snips": ["speech_bert", "text_model", "pt_kd", "am_pt", "teacher", "slu"]}[name]

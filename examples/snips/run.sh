@@ -6,7 +6,7 @@
 # usage: examples/snips/run.sh SNIPS_ROOT WORK_DIR [options]
 #   SNIPS_ROOT is smart-lights-en-close-field/ or smart-lights-en-far-field/ as distributed:
 #   dataset.json (Snips NLU format) and speech_corpus/{metadata.json,audio/}
-#   --stage N, --stop-stage M   run stages N..M only (default 0..7); finished training runs are kept
+#   --stage N, --stop-stage M   run stages N..M only (default 0..10); finished training runs are kept
 #   --pretrained-dir DIR        WORK_DIR of examples/librispeech/run.sh: its quantizer, dictionaries,
 #                               text encoder and speech BERT / text model / PT-KD / AM-PT checkpoints.
 #                               Without it they are all trained here, offline, on the training
@@ -32,8 +32,9 @@
 # with a split.tsv (workerId<TAB>train|valid|test, written by slu-kd-synth snips) is split by
 # it instead (a real SNIPS root has none).  Recordings
 # whose text matches no dataset utterance are skipped and listed in manifests/*.skipped.tsv.
-# stages: 0 manifests  1 quantizer  2 units  3 data-bin  4 pretraining (or the given assets)
-#         5 text teacher  6 SLU fine-tuning  7 evaluation
+# stages: 0 prepare (manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT  5 text model
+#         6 PT-KD  7 AM-PT (4-7: the --pretrained-dir's, when given)  8 text teacher
+#         9 SLU fine-tuning  10 evaluation
 # One WORK_DIR per setting.  All metrics go to WORK_DIR/results.json (intent labels have no
 # slots, so there is no per-slot accuracy); the last line printed is "test accuracy: NN.NN".
 set -euo pipefail
@@ -42,97 +43,18 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 source "$HERE/../common/stages.sh"
 export PATH="$ROOT/.venv/bin:$PATH"
 
-[ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "SNIPS_ROOT and WORK_DIR are required"
-CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=7; PROFILE=demo; NJ=$(nproc); UNITS=words; SUBSET=train; PRE=; ALLOW_UNSEEN=(); AUGMENT_OPT=; AUGMENT_AUDIO=none; SPLIT_SEED=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); shift; continue;;
-  esac
-  [ $# -ge 2 ] || usage_error "option $1 needs a value"
-  case $1 in
-    --stage) STAGE=$2;; --stop-stage) STOP_STAGE=$2;;
-    --pretrained-dir) PRE=$2;; --subset) SUBSET=$2;;
-    --profile) PROFILE=$2;; --nj) NJ=$2;; --units) UNITS=$2;; --augment) AUGMENT_OPT=$2;; --split-seed) SPLIT_SEED=$2;;
-    --augment-audio) AUGMENT_AUDIO=$2;;
-    *) usage_error "unknown option $1";;
-  esac
-  shift 2
-done
-case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or train10, not '$SUBSET'";; esac
-[ -f "$CORPUS/dataset.json" ] && [ -f "$CORPUS/speech_corpus/metadata.json" ] || \
-  usage_error "$CORPUS: no dataset.json and speech_corpus/metadata.json (not a SNIPS smart-lights root)"
-[ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
-[ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
-  usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
-check_options; check_units; recipe_profile "$PROFILE"
-AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
-mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
-M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
-load_assets
-timer_start
-
-if stage 0; then  # manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} + labels.json
-  SPLIT_ARGS=(--fractions 0.8 0.1 0.1 --split-seed "$SPLIT_SEED")
+CORPUS_NAME=snips; ROOT_ARG=SNIPS_ROOT; LAST_STAGE=10; SPLIT_SEED=0
+recipe_option() { case $1 in --split-seed) SPLIT_SEED=${2-};; *) return 1;; esac; }
+check_corpus() {
+  [ -f "$CORPUS/dataset.json" ] && [ -f "$CORPUS/speech_corpus/metadata.json" ] || \
+    usage_error "$CORPUS: no dataset.json and speech_corpus/metadata.json (not a SNIPS smart-lights root)"
+}
+prepare() {
+  local split_args=(--fractions 0.8 0.1 0.1 --split-seed "$SPLIT_SEED")
   if [ -f "$CORPUS/split.tsv" ]; then  # made with its split (slu-kd-synth snips): keep its unseen test voices
-    SPLIT_ARGS=(--split-file "$CORPUS/split.tsv"); echo "   split: $CORPUS/split.tsv (--split-seed unused)"
+    split_args=(--split-file "$CORPUS/split.tsv"); echo "   split: $CORPUS/split.tsv (--split-seed unused)"
   fi
-  slu-kd-prepare snips "$CORPUS" "$M" "${SPLIT_ARGS[@]}" --on-bad-audio skip \
+  slu-kd-prepare snips "$CORPUS" "$M" "${split_args[@]}" --on-bad-audio skip \
     --subset-fraction 0.1 --subset-name train10 --seed 1 "${ALLOW_UNSEEN[@]}"
-  timer_lap "manifests"
-fi
-
-augment_audio "$M" "$SUBSET" "$AUGMENT_AUDIO"; SUBSET=$TRAIN_SPLIT  # from here on: SUBSET_aug with --augment-audio
-
-if stage 1; then  # the quantizer: the pretrained dir's, or MFCC k-means fitted on the subset
-  if [ -n "$PRE" ]; then
-    cp "$PRE/assets.env" "$WORK/assets.env"; load_assets
-  else
-    fit_quantizer "$M" "$SUBSET"
-  fi
-  timer_lap "quantizer"
-fi
-
-if stage 2; then  # manifests/*.units, in the units dictionary the speech BERT was trained on
-  featurize "$M" train train10 valid test "${AUG_SPLITS[@]}"
-  if [ -n "$PRE" ]; then need_assets UNIT_DICT; cp "$UNIT_DICT" "$M/dict.units.txt"; fi
-  timer_lap "units"
-fi
-
-if stage 3; then  # data-bin/{units,input0,label,ltr}: one label dictionary for teacher and student
-  [ -n "$PRE" ] || [ -n "${TEXT_ENCODER:-}" ] || { mkdir -p "$DATA"; train_spm "$M/$SUBSET.txt" "$DATA/spm"; }
-  text_encoder_args
-  label_args=()
-  if [ ${#ALLOW_UNSEEN[@]} -gt 0 ]; then  # every split's intents, so valid/test ones are known
-    sort -u "$M"/{train,valid,test}.label | sed 's/$/ 1/' > "$WORK/labels.txt"; label_args=(--label-dict "$WORK/labels.txt")
-  fi
-  slu-kd-binarize "$M" "$DATA" --splits train train10 valid test "${AUG_SPLITS[@]}" "${TEXT_ENCODER_ARGS[@]}" "${label_args[@]}"
-  set_asset TEXT_DICT "$DATA/input0/dict.txt"; [ -n "$PRE" ] || set_asset UNIT_DICT "$DATA/units/dict.txt"
-  timer_lap "data-bin"
-fi
-
-if stage 4; then  # checkpoints/{speech_bert,text_model,pt_kd,am_pt}, unless --pretrained-dir gave them
-  if [ -n "$PRE" ]; then
-    need_assets SPEECH_BERT TEXT_MODEL PT_KD AM_PT
-    for ck in "$SPEECH_BERT" "$TEXT_MODEL" "$PT_KD" "$AM_PT"; do [ -f "$ck" ] || { echo "$ck: missing" >&2; exit 1; }; done
-    echo "   pretrained: $PRE"
-  else
-    train_speech_bert "$DATA" "$SUBSET"; train_text_model "$DATA" "$SUBSET"
-    train_pt_kd "$DATA" "$SUBSET"; train_am_pt "$DATA" "$SUBSET"
-  fi
-  timer_lap "pretraining"
-fi
-
-if stage 5; then  # checkpoints/teacher: the text teacher, fine-tuned from the text model
-  train_teacher "$DATA" "$SUBSET"
-  timer_lap "text teacher"
-fi
-
-if stage 6; then  # checkpoints/slu: PT-KD + FT-KD + AM-PT + DA
-  train_slu "$DATA" "$SUBSET"
-  timer_lap "SLU fine-tuning"
-fi
-
-if stage 7; then  # eval/{valid,test}/ (metrics, predictions, confusions) and results.json
-  evaluate_slu "$DATA" "$M" snips "$SUBSET"
-fi
+}
+source "$HERE/../common/slu_recipe.sh" "$@"

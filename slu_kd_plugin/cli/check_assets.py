@@ -38,6 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--gpt2-vocab-bpe", help="GPT-2 BPE vocab.bpe (needed with --text-model)")
     p.add_argument("--pretrained-env", help="assets.env of examples/librispeech/run.sh: every file it names")
     p.add_argument("--text-model-arch", metavar="CHECKPOINT", help="print the size flags of a RoBERTa checkpoint")
+    p.add_argument("--max-positions", nargs=2, metavar=("CHECKPOINT", "CAP"),
+                   help="print the positions a RoBERTa checkpoint was built for, at most CAP")
     return p.parse_args(argv)
 
 
@@ -201,6 +203,11 @@ def main(argv=None):
 
     if args.text_model_arch:
         print(text_model_arch(args.text_model_arch))
+        return
+    if args.max_positions:
+        from ..checkpoints import load_state, model_cfg_of
+        path, cap = args.max_positions
+        print(min(int(model_cfg_of(load_state(path)).max_positions), int(cap)))
         return
     problems = check_given(args)
     if args.pretrained_env:

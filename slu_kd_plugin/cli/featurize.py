@@ -9,16 +9,23 @@
 Writes ``{split}.units`` (line-aligned with ``{split}.tsv``) and ``dict.units.txt``
 to --out (default: MANIFEST_DIR). An interrupted run resumes from its .partial file.
 """
+import collections
 import logging
+import os
 import sys
 
+from ..utils import atomic_write
 from . import cli_parser
 
 
 def get_parser():
     p = cli_parser("slu-kd-featurize", __doc__)
     p.add_argument("manifest_dir", help="directory with {split}.tsv")
-    p.add_argument("--quantizer", required=True,
+    p.add_argument("--seen-units-dict", action="store_true",
+                   help="encode nothing: write MANIFEST_DIR/dict.units.txt with the units of --split's "
+                        ".units, most frequent first (vq-wav2vec can emit 320 x 320 pairs; a model needs "
+                        "rows for the few used)")
+    p.add_argument("--quantizer",
                    help="slu-kd quantizer file (slu-kd-fit-quantizer) or a fairseq vq-wav2vec checkpoint")
     p.add_argument("--split", default="train", help="comma-separated splits")
     p.add_argument("--out", default=None, help="output directory (default: MANIFEST_DIR)")
@@ -57,8 +64,20 @@ def run(args):
                             progress=not args.no_progress, skip_existing=args.skip_existing)
 
 
+def seen_units_dict(manifest_dir, split):
+    counts = collections.Counter(tok for line in open(os.path.join(manifest_dir, f"{split}.units"))
+                                 for tok in line.split())
+    with atomic_write(os.path.join(manifest_dir, "dict.units.txt")) as f:
+        f.writelines(f"{t} {c}\n" for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def main(argv=None):
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if args.seen_units_dict:
+        return seen_units_dict(args.manifest_dir, args.split)
+    if not args.quantizer:
+        parser.error("the following arguments are required: --quantizer")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import slu_kd_plugin  # noqa: F401  (safe-loading allow-list)
     from slu_kd_plugin.quantize import QuantizerError

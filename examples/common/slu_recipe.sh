@@ -1,0 +1,91 @@
+# The SLU recipes' skeleton (examples/fsc/run.sh, examples/snips/run.sh): options, then
+# the stages of examples/common/stages.sh.  The recipe sets CORPUS_NAME (slu-kd-results'
+# --corpus), ROOT_ARG (its corpus root's name in messages) and defines
+#   check_corpus:   usage_error unless $CORPUS is a root of its corpus
+#   prepare:        stage 0, corpus -> $M/{train,train10,valid,test}.* manifests
+#   recipe_option:  its own options, if any (see parse_options; return 1 for unknown ones)
+# and sources this file with the command line.
+[ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "$ROOT_ARG and WORK_DIR are required"
+CORPUS=$1; WORK=$2; shift 2
+STAGE=0; STOP_STAGE=$LAST_STAGE; PROFILE=demo; NJ=$(nproc); UNITS=words; SUBSET=train; PRE=; ALLOW_UNSEEN=()
+AUGMENT_OPT=; AUGMENT_AUDIO=none
+type recipe_option >/dev/null 2>&1 || recipe_option() { return 1; }
+slu_option() {  # the SLU recipes' own options, then the recipe's
+  case $1 in
+    --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); OPT_SHIFT=1;;
+    --pretrained-dir) PRE=${2-};; --subset) SUBSET=${2-};; --augment) AUGMENT_OPT=${2-};;
+    --augment-audio) AUGMENT_AUDIO=${2-};;
+    *) recipe_option "$@" || corpus_option "$@";;
+  esac
+}
+parse_options slu_option "$@"
+case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or train10, not '$SUBSET'";; esac
+check_corpus
+[ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
+[ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
+  usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
+check_options; check_units; recipe_profile "$PROFILE"
+AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
+mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
+M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
+load_assets
+timer_start
+
+if stage 0 "prepare: manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} + labels.json"; then
+  prepare
+  timer_lap "manifests"
+fi
+
+augment_audio "$M" "$SUBSET" "$AUGMENT_AUDIO"; SUBSET=$TRAIN_SPLIT  # from here on: SUBSET_aug with --augment-audio
+
+if stage 1 "quantizer: the pretrained dir's, or fitted on the training subset"; then
+  if [ -n "$PRE" ]; then
+    cp "$PRE/assets.env" "$WORK/assets.env"; load_assets
+  else
+    fit_quantizer "$M" "$SUBSET"
+  fi
+  timer_lap "quantizer"
+fi
+
+if stage 2 "units: manifests/*.units, in the units dictionary the speech BERT was trained on"; then
+  featurize "$M" train train10 valid test "${AUG_SPLITS[@]}"
+  if [ -n "$PRE" ]; then need_assets UNIT_DICT; cp "$UNIT_DICT" "$M/dict.units.txt"; fi
+  timer_lap "units"
+fi
+
+if stage 3 "data-bin/{units,input0,label,ltr}: one label dictionary for teacher and student"; then
+  [ -n "$PRE" ] || [ -n "${TEXT_ENCODER:-}" ] || { mkdir -p "$DATA"; train_spm "$M/$SUBSET.txt" "$DATA/spm"; }
+  text_encoder_args
+  label_args=()
+  if [ ${#ALLOW_UNSEEN[@]} -gt 0 ]; then  # every split's intents, so valid/test ones are known
+    sort -u "$M"/{train,valid,test}.label | sed 's/$/ 1/' > "$WORK/labels.txt"; label_args=(--label-dict "$WORK/labels.txt")
+  fi
+  slu-kd-binarize "$M" "$DATA" --splits train train10 valid test "${AUG_SPLITS[@]}" "${TEXT_ENCODER_ARGS[@]}" "${label_args[@]}"
+  set_asset TEXT_DICT "$DATA/input0/dict.txt"; [ -n "$PRE" ] || set_asset UNIT_DICT "$DATA/units/dict.txt"
+  timer_lap "data-bin"
+fi
+
+# stages 4-7: the pretrained dir's checkpoints, or trained here on the subset itself
+pretrained() {  # pretrained KEY: true (and checked) when --pretrained-dir gave KEY's checkpoint
+  [ -n "$PRE" ] || return 1
+  need_assets "$1"; [ -f "${!1}" ] || { echo "${!1}: missing" >&2; exit 1; }
+  echo "   $1: ${!1} (from $PRE)"
+}
+if stage 4 "speech BERT"; then pretrained SPEECH_BERT || train_speech_bert "$DATA" "$SUBSET"; timer_lap "speech BERT"; fi
+if stage 5 "text model"; then pretrained TEXT_MODEL || train_text_model "$DATA" "$SUBSET"; timer_lap "text model"; fi
+if stage 6 "PT-KD"; then pretrained PT_KD || train_pt_kd "$DATA" "$SUBSET"; timer_lap "PT-KD"; fi
+if stage 7 "AM-PT"; then pretrained AM_PT || train_am_pt "$DATA" "$SUBSET"; timer_lap "AM-PT"; fi
+
+if stage 8 "text teacher: checkpoints/teacher, fine-tuned from the text model"; then
+  train_teacher "$DATA" "$SUBSET"
+  timer_lap "text teacher"
+fi
+
+if stage 9 "SLU fine-tuning: checkpoints/slu (PT-KD + FT-KD + AM-PT + DA)"; then
+  train_slu "$DATA" "$SUBSET"
+  timer_lap "SLU fine-tuning"
+fi
+
+if stage 10 "evaluation: eval/{valid,test}/ (metrics, predictions, confusions) and results.json"; then
+  evaluate_slu "$DATA" "$M" "$CORPUS_NAME" "$SUBSET"
+fi

@@ -1,0 +1,68 @@
+"""The settings table (slu_kd_plugin/recipe/settings.py) is what everything runs: the
+committed hydra yaml is its rendering, and the shell functions the recipes eval give
+the same fairseq-train arguments as the Python stage functions.  (That a recipe's
+logged fairseq config equals the table's: tests/test_recipes.py.)"""
+import inspect
+import shlex
+import subprocess
+
+import pytest
+
+from conftest import BIN, ENV, REPO
+from slu_kd_plugin.recipe import hydra, settings, shell
+
+STAGES_SH = REPO / "examples" / "common" / "stages.sh"
+# run-time values to call each stage with, by parameter name
+VALUES = {"subset": "train10", "text_model": "/ck/text model.pt", "speech_bert": "/ck/bert.pt",
+          "text_arch": "--encoder-layers 3 --max-positions 64", "ds2_arch": "--ds2-conv-channels 2",
+          "num_classes": "7", "epochs": "9", "every": "3", "text_vector": "mean", "max_positions": "256",
+          "method": ["--criterion", "slu_kd", "--teacher-path", "/ck/t t.pt"]}
+
+
+@pytest.mark.parametrize("stage", list(hydra.HEADERS))
+def test_committed_yaml_is_the_rendering(stage):
+    committed = (REPO / "slu_kd_plugin" / "config" / f"{stage}.yaml").read_text()
+    assert committed == hydra.render(settings.PROFILES["paper"], stage), \
+        "run: python -m slu_kd_plugin.cli.profile paper --write-yaml"
+
+
+def shell_args(name, recipe, calls):
+    """ARGS of each ``args_STAGE VALUE...`` call after stages.sh's recipe_profile."""
+    script = f'ROOT="{REPO}"; source "{STAGES_SH}"; recipe_profile {name} {recipe}\n'
+    for fn, values in calls:
+        script += f'{shlex.join([fn, *values])}; printf "%s\\0" "${{ARGS[@]}}"; printf "\\1"\n'
+    env = dict(ENV, PATH=f"{BIN}:{ENV['PATH']}")  # as the recipes set it: the venv's python
+    res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, cwd=str(REPO))
+    assert res.returncode == 0, res.stderr
+    return [out.split("\0")[:-1] for out in res.stdout.split("\1")[:-1]]
+
+
+@pytest.mark.parametrize("name,recipe", [("debug", "corpus"), ("demo", "synthetic")])
+def test_shell_functions_give_the_table_arguments(name, recipe):
+    p = settings.profile(name, recipe)
+    calls, expected = [], []
+    for fn_name, fn in shell.STAGES.items():
+        if fn is settings.hf_teacher and p.hf_teacher is None:
+            continue
+        params = list(inspect.signature(fn).parameters)[1:]
+        values = {k: VALUES[k] for k in params}
+        flat = [x for k in params for x in (values[k] if k == "method" else [values[k]])]
+        calls.append((fn_name, flat))
+        expected.append(fn(p, **values))
+    assert shell_args(name, recipe, calls) == expected
+
+
+def test_unknown_profile_is_a_usage_error():
+    res = subprocess.run(["bash", str(REPO / "examples" / "librispeech" / "run.sh"), str(REPO), "/tmp/unused-work",
+                          "--profile", "huge"], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 2 and "unknown profile 'huge' (debug|demo|paper)" in res.stderr
+    assert "usage: examples/librispeech/run.sh" in res.stderr
+
+
+def test_the_demo_overlay_is_what_differs():
+    """The offline demo differs from the recipes' demo profile only where SYNTHETIC says."""
+    demo, syn = settings.PROFILES["demo"], settings.SYNTHETIC["demo"]
+    differ = {f for f in demo.__dataclass_fields__ if getattr(demo, f) != getattr(syn, f)}
+    assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
+                      "ft_every_10pct", "hf_teacher", "corpus", "parallel"}
+    assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 15, "1e-4", 30)
