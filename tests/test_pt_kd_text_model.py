@@ -118,3 +118,11 @@ def test_fairseq_train_names_a_bad_text_model_path(pipeline, speech_bert, tmp_pa
                                       "--text-model-path", empty])
     assert code != 0
     assert f"{empty}: not a Hugging Face model directory (no config.json)" in error_message(log)
+
+
+def test_mse_to_unit_norm_vectors_is_warned_about(pipeline, speech_bert, caplog):
+    for distance, warned in (("mse", True), ("cosine", False)):
+        task, cfg = pt_kd_task(pipeline, speech_bert, *hf_args(pipeline, speech_bert, "--kd-distance", distance))
+        caplog.clear()
+        task.build_criterion(cfg.criterion)
+        assert ("--kd-distance cosine matches them" in caplog.text) == warned, distance
