@@ -9,7 +9,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch
 from fairseq import metrics
 from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
@@ -20,7 +19,16 @@ from ..data.augment import AugmentSchedule
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import label_symbols, load_label_dict
 from ..models.teacher import load_teacher
-from .common import CACHE_HELP, SpeechBertTask, cached_states_input, check_aligned, length_sorted, load_dict, load_intents
+from .common import (
+    CACHE_HELP,
+    SpeechBertTask,
+    cached_states_input,
+    check_aligned,
+    frozen_model_device,
+    length_sorted,
+    load_dict,
+    load_intents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +100,8 @@ class SLUFinetuningTask(SpeechBertTask):
         """The frozen FT-KD teacher (models.teacher.TextTeacher), loaded at first use."""
         if self._teacher is None:
             c = self.cfg
-            device = "cuda" if torch.cuda.is_available() and not c.cpu else "cpu"
             self._teacher = load_teacher(c.teacher_path, self.label_dict, c.data, c.max_positions,
-                                         c.teacher_text_dir, c.teacher_label_dict, device)
+                                         c.teacher_text_dir, c.teacher_label_dict, frozen_model_device(c))
         return self._teacher
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):

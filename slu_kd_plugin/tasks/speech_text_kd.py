@@ -14,8 +14,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch
-
 from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import register_task
@@ -23,7 +21,14 @@ from omegaconf import II, MISSING, open_dict
 
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..models.teacher import load_text_model
-from .common import UnitTask, build_recording_speech_bert, check_aligned, length_sorted, load_dict
+from .common import (
+    UnitTask,
+    build_recording_speech_bert,
+    check_aligned,
+    frozen_model_device,
+    length_sorted,
+    load_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +98,8 @@ class SpeechTextKDTask(UnitTask):
         rebuilding a saved model for inference never needs it."""
         if self._text_model is None:
             c = self.cfg
-            device = "cuda" if torch.cuda.is_available() and not c.cpu else "cpu"
             self._text_model = load_text_model(c.text_model, c.text_model_path, c.data, c.text_max_positions,
-                                               c.text_dir, device)
+                                               c.text_dir, frozen_model_device(c))
         return self._text_model
 
     @property
