@@ -6,7 +6,8 @@
     before the DS2 block (per batch, in the model; the caller applies it only while
     training).
 Their switches and rates are fields of the ``slu_finetuning`` task (units) and the
-``slu_ds2`` model (hidden states), where each is applied.
+``slu_ds2`` model (hidden states), where each is applied; ``AugmentSchedule`` (the
+task's ``--augment-start-epoch`` / ``--augment-ramp-epochs``) scales both rates by epoch.
 
 Both take an explicit seeded random source — a ``torch.Generator`` or a numpy
 ``RandomState`` / ``Generator`` — so an epoch's augmentation is reproducible; there
@@ -14,9 +15,37 @@ is no fallback to global random state. Masks are placed without overlap, so the
 masked share is what the rate asks for rather than less.
 """
 import math
+from dataclasses import dataclass
 from typing import Any, List, Optional
 
 import torch
+
+
+@dataclass(frozen=True)
+class AugmentSchedule:
+    """The share of DA's masking rates an epoch gets, for unit and hidden masking alike.
+
+    None before ``start_epoch``; then a linear ramp that reaches the full rates after
+    ``ramp_epochs`` epochs (start_epoch gets 1/ramp_epochs of them, start_epoch +
+    ramp_epochs - 1 all of them); ``ramp_epochs`` 0: the full rates at once. Why: the
+    paper's rates keep a small model that has not learned the task yet at chance; once
+    it has, masking regularises it. The default (1, 0) is no schedule.
+    """
+
+    start_epoch: int = 1
+    ramp_epochs: int = 0
+
+    def __post_init__(self):
+        if self.start_epoch < 1 or self.ramp_epochs < 0:
+            raise ValueError(f"augment schedule: start epoch {self.start_epoch} must be >= 1 (epochs count "
+                             f"from 1) and ramp epochs {self.ramp_epochs} >= 0")
+
+    def scale(self, epoch: int) -> float:
+        if epoch < self.start_epoch:
+            return 0.0
+        if self.ramp_epochs == 0:
+            return 1.0
+        return min(1.0, (epoch - self.start_epoch + 1) / self.ramp_epochs)
 
 
 def _sorted_distinct(rng: Any, n: int, k: int) -> List[int]:

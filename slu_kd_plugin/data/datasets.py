@@ -34,14 +34,21 @@ class SpanMaskDataset(BaseWrapperDataset):
     With ``return_target=True`` it yields the MLM target instead: the original unit
     where the source was masked, ``pad`` elsewhere; two instances with the same seed
     give matching source/target pairs (the trick of fairseq's MaskTokensDataset).
+    ``schedule`` (a ``data.augment.AugmentSchedule``) scales the rate by epoch.
     """
 
     def __init__(self, dataset, mask_idx, pad_idx, eos_idx, rate, span_min, span_max,
-                 seed=1, return_target=False):
+                 seed=1, return_target=False, schedule=None):
         super().__init__(dataset)
         self.mask_idx, self.pad_idx, self.eos_idx = mask_idx, pad_idx, eos_idx
         self.rate, self.span_min, self.span_max = rate, span_min, span_max
         self.seed, self.return_target, self.epoch = seed, return_target, 1
+        self.schedule = schedule
+
+    @property
+    def epoch_rate(self):
+        """The masking rate of the current epoch (fairseq sets it with set_epoch)."""
+        return self.rate * (self.schedule.scale(self.epoch) if self.schedule else 1.0)
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
@@ -55,7 +62,7 @@ class SpanMaskDataset(BaseWrapperDataset):
         tokens = self.dataset[index]
         rng = np.random.RandomState((self.seed, self.epoch, index))
         width = int(rng.randint(self.span_min, self.span_max + 1))
-        masked = span_mask_units(tokens, self.mask_idx, span=width, rate=self.rate, rng=rng,
+        masked = span_mask_units(tokens, self.mask_idx, span=width, rate=self.epoch_rate, rng=rng,
                                  pad_idx=self.pad_idx, eos_idx=self.eos_idx)
         if not self.return_target:
             return masked

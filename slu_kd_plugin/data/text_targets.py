@@ -8,6 +8,7 @@ the teacher out of the student model (it is never seen by the optimizer nor save
 import logging
 
 import torch
+import torch.nn.functional as F
 from fairseq.data import data_utils
 from tqdm import tqdm
 
@@ -19,8 +20,9 @@ HEAD_NAME = "sentence_classification_head"  # fairseq sentence_prediction's defa
 @torch.no_grad()
 def run_text_model(model, token_dataset, pad_idx, kind, batch_size=64, desc="text model"):
     """List of per-utterance float tensors: ``kind`` is "cls" (final-layer <s> vector),
-    "mean" (final-layer states averaged over real tokens) or "logits" (the sentence
-    classification head)."""
+    "mean" (final-layer states averaged over real tokens), "mean-normalized" (that mean
+    scaled to unit L2 norm: a sentence-transformers encoder's sentence embedding, e.g.
+    all-MiniLM-L6-v2's) or "logits" (the sentence classification head)."""
     model.eval()
     device = next(model.parameters()).device
     outputs = []
@@ -41,4 +43,8 @@ def text_model_output(model, tokens, kind, pad_idx):
     if kind == "cls":
         return features[:, 0, :]
     real = tokens.ne(pad_idx).unsqueeze(-1).to(features.dtype)
-    return (features * real).sum(1) / real.sum(1)
+    mean = (features * real).sum(1) / real.sum(1)
+    if kind == "mean-normalized":
+        # sentence-transformers' Normalize module: F.normalize with its default eps
+        return F.normalize(mean, p=2, dim=-1)
+    return mean

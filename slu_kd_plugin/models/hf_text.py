@@ -111,6 +111,40 @@ def pretrained_encoder(directory):
     return tf.AutoModel.from_pretrained(directory, local_files_only=True)
 
 
+def is_hf_model_dir(path):
+    """A directory as ``save_pretrained`` writes it (its config.json says it is one)."""
+    return bool(path) and os.path.isfile(os.path.join(path, "config.json"))
+
+
+def hf_states(encoder, src_tokens, src_lengths, pad_idx):
+    """(final states (B, T, D), real-token mask (B, T)) of a right-padded token batch:
+    the lengths when given, else every token that is not ``pad_idx``."""
+    if src_lengths is not None:
+        real = torch.arange(src_tokens.size(1), device=src_tokens.device)[None, :] < src_lengths[:, None]
+    else:
+        real = src_tokens.ne(pad_idx)
+    return encoder(input_ids=src_tokens, attention_mask=real.long()).last_hidden_state, real
+
+
+class HFTextEncoder(nn.Module):
+    """A pretrained encoder with fairseq RoBERTa's ``features_only`` forward, so the
+    plugin's text-model helpers (``data.text_targets``) pool it as they pool RoBERTa:
+    the PT-KD text model option (e.g. all-MiniLM-L6-v2 as a sentence encoder)."""
+
+    def __init__(self, encoder, pad_idx):
+        super().__init__()
+        self.encoder, self.pad_idx = encoder, pad_idx
+
+    @property
+    def dim(self):
+        return self.encoder.config.hidden_size
+
+    def forward(self, src_tokens, src_lengths=None, features_only=True, **unused):
+        """(final states (B, T, D), {"padding_mask": (B, T)})."""
+        states, real = hf_states(self.encoder, src_tokens, src_lengths, self.pad_idx)
+        return states, {"padding_mask": ~real}
+
+
 class ClassificationHead(nn.Module):
     def __init__(self, dim, n_classes, dropout):
         super().__init__()
@@ -160,11 +194,7 @@ class HFTextClassifier(BaseFairseqModel):
     def forward(self, src_tokens, src_lengths=None, features_only=False, classification_head_name=None, **unused):
         """(logits (B, n_classes), {"pooled": (B, D)}); with ``features_only`` and no head
         name, (final states (B, T, D), {"padding_mask": (B, T)}) as RoBERTa gives."""
-        if src_lengths is not None:
-            real = torch.arange(src_tokens.size(1), device=src_tokens.device)[None, :] < src_lengths[:, None]
-        else:
-            real = src_tokens.ne(self.pad_idx)
-        states = self.encoder(input_ids=src_tokens, attention_mask=real.long()).last_hidden_state
+        states, real = hf_states(self.encoder, src_tokens, src_lengths, self.pad_idx)
         if features_only and classification_head_name is None:
             return states, {"padding_mask": ~real}
         if self.cfg.pooling == "mean":

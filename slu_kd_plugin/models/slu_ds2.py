@@ -37,6 +37,13 @@ class SLUDS2Model(SpeechDS2Model):
         super().__init__(cfg, speech_bert)
         self.dropout = nn.Dropout(cfg.classifier_dropout)
         self.classifier = nn.Linear(self.ds2.hidden, n_classes)
+        # share of the hidden masking rates this epoch: the task's DA schedule sets it
+        # (begin_epoch); 1 for a model trained outside fairseq-train. Not saved: a
+        # resumed run gets it from the epoch it resumes at.
+        self.augment_scale = 1.0
+
+    def set_augment_scale(self, scale):
+        self.augment_scale = float(scale)
 
     @classmethod
     def build_model(cls, cfg, task):
@@ -61,19 +68,20 @@ class SLUDS2Model(SpeechDS2Model):
 
     def forward(self, src_tokens, speech_states=None, **unused):
         """{"logits": (B, n_classes)}."""
-        mask_fn = self._mask_hidden if self.training and self.cfg.augment_hidden else None
+        masking = self.training and self.cfg.augment_hidden and self.augment_scale > 0
+        mask_fn = self._mask_hidden if masking else None
         x, padding_mask = self.encode(src_tokens, hidden_mask_fn=mask_fn, speech_states=speech_states)
         # max-pool over real frames only
         x = x.masked_fill(padding_mask.unsqueeze(-1), float("-inf")).max(dim=1).values
         return {"logits": self.classifier(self.dropout(x))}
 
     def _mask_hidden(self, x, padding_mask):
-        c = self.cfg
+        c, scale = self.cfg, self.augment_scale
         # drawn from torch's global RNG, which fairseq seeds (--seed): reproducible runs
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
         return mask_hidden_states(
-            x, padding_mask, time_width=c.hidden_time_mask_width, time_rate=c.hidden_time_mask_rate,
-            chan_width=c.hidden_chan_mask_width, chan_rate=c.hidden_chan_mask_rate, generator=generator,
+            x, padding_mask, time_width=c.hidden_time_mask_width, time_rate=c.hidden_time_mask_rate * scale,
+            chan_width=c.hidden_chan_mask_width, chan_rate=c.hidden_chan_mask_rate * scale, generator=generator,
         )
 
     @staticmethod

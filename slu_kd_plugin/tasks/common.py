@@ -22,6 +22,13 @@ def length_sorted(items, units, seed, epoch):
     return SortDataset(dataset, sort_order=[shuffle, units.sizes])
 
 
+def frozen_model_device(cfg):
+    """Where a task runs a frozen text model: the GPU unless --cpu (or none is there)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and not cfg.cpu else "cpu"
+
+
 def check_aligned(split, **datasets):
     lengths = {name: len(ds) for name, ds in datasets.items()}
     if len(set(lengths.values())) > 1:

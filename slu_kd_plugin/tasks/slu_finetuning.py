@@ -9,16 +9,26 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch
+from fairseq import metrics
 from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II, MISSING
 
+from ..data.augment import AugmentSchedule
 from ..data.datasets import SpanMaskDataset, TensorListDataset
 from ..data.labels import label_symbols, load_label_dict
 from ..models.teacher import load_teacher
-from .common import CACHE_HELP, SpeechBertTask, cached_states_input, check_aligned, length_sorted, load_dict, load_intents
+from .common import (
+    CACHE_HELP,
+    SpeechBertTask,
+    cached_states_input,
+    check_aligned,
+    frozen_model_device,
+    length_sorted,
+    load_dict,
+    load_intents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +63,14 @@ class SLUFinetuningConfig(FairseqDataclass):
     augment_units: bool = field(default=False, metadata={"help": "DA: span-mask units in training"})
     unit_mask_rate: float = field(default=0.2, metadata={"help": "fraction of units span-masked"})
     unit_mask_span: int = field(default=5, metadata={"help": "units per masked span"})
+    augment_start_epoch: int = field(
+        default=1, metadata={"help": "DA schedule: first epoch with unit and hidden masking (--augment-units, "
+                             "--augment-hidden); 1: from the start. Before it the model learns the task "
+                             "unmasked (the paper's rates kept small models at chance)"})
+    augment_ramp_epochs: int = field(
+        default=0, metadata={"help": "DA schedule: from --augment-start-epoch on, grow the unit and hidden "
+                             "masking rates linearly to their full values over this many epochs (the first "
+                             "gets 1/N of them); 0: full rates at once"})
     slot_separator: str = field(default="|", metadata={"help": "separator of slots inside an intent label"})
     slot_names: str = field(default="action,object,location", metadata={"help": "names for per-slot accuracy"})
     text_batch_size: int = field(default=64, metadata={"help": "batch size when running the teacher"})
@@ -82,9 +100,8 @@ class SLUFinetuningTask(SpeechBertTask):
         """The frozen FT-KD teacher (models.teacher.TextTeacher), loaded at first use."""
         if self._teacher is None:
             c = self.cfg
-            device = "cuda" if torch.cuda.is_available() and not c.cpu else "cpu"
             self._teacher = load_teacher(c.teacher_path, self.label_dict, c.data, c.max_positions,
-                                         c.teacher_text_dir, c.teacher_label_dict, device)
+                                         c.teacher_text_dir, c.teacher_label_dict, frozen_model_device(c))
         return self._teacher
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
@@ -110,10 +127,24 @@ class SLUFinetuningTask(SpeechBertTask):
         self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} utterances, {self.num_classes} intents")
 
+    @property
+    def augment_schedule(self):
+        return AugmentSchedule(self.cfg.augment_start_epoch, self.cfg.augment_ramp_epochs)
+
+    def begin_epoch(self, epoch, model):
+        """Hidden masking gets the epoch's share of its rates, as the unit masking dataset
+        does from its set_epoch: one schedule for both, from the epoch fairseq trains
+        (restored from the checkpoint when a run resumes)."""
+        scale = self.augment_schedule.scale(epoch)
+        if hasattr(model, "set_augment_scale"):
+            model.set_augment_scale(scale)
+        if self.cfg.augment_units or getattr(model.cfg, "augment_hidden", False):
+            logger.info(f"epoch {epoch}: DA masking at {scale:.2f} of its rates")
+
     def _augmented(self, units):
         d, c = self.unit_dict, self.cfg
         return SpanMaskDataset(units, d.index("<mask>"), d.pad(), d.eos(), c.unit_mask_rate,
-                               c.unit_mask_span, c.unit_mask_span, seed=c.seed)
+                               c.unit_mask_span, c.unit_mask_span, seed=c.seed, schedule=self.augment_schedule)
 
     def _teacher_items(self, split, n):
         """The sample fields FT-KD needs: the teacher's logits, or its input for train_step."""
@@ -129,7 +160,19 @@ class SLUFinetuningTask(SpeechBertTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         if "teacher_input" in sample:  # --teacher-logits on-the-fly
             sample["teacher_logits"] = self.teacher.logits(sample.pop("teacher_input"))
-        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        loss, sample_size, log = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        if self.cfg.augment_units:  # the share of units the batch saw masked (logged as unit_mask, %)
+            tokens = sample["net_input"]["src_tokens"]
+            log["_da_masked_units"] = int(tokens.eq(self.unit_dict.index("<mask>")).sum())
+            log["_da_units"] = int(tokens.ne(self.unit_dict.pad()).sum())
+        return loss, sample_size, log
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        if any("_da_units" in log for log in logging_outputs):
+            # the SLU criteria log every "_" count as a summed scalar: only the share is derived here
+            metrics.log_derived("unit_mask", lambda m: round(
+                100.0 * m["_da_masked_units"].sum / max(m["_da_units"].sum, 1), 2))
 
     @property
     def target_dictionary(self):
