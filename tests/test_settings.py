@@ -64,5 +64,5 @@ def test_the_demo_overlay_is_what_differs():
     demo, syn = settings.PROFILES["demo"], settings.SYNTHETIC["demo"]
     differ = {f for f in demo.__dataclass_fields__ if getattr(demo, f) != getattr(syn, f)}
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
-                      "ft_every_10pct", "hf_teacher", "corpus", "parallel"}
+                      "ft_every_10pct", "hf_teacher", "corpus", "parallel", "pt_kd_text"}
     assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 15, "1e-4", 30)

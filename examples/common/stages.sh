@@ -82,10 +82,10 @@ ft_run() {
   case $row in
     baseline) bert=$CK/speech_bert/checkpoint_best.pt;;
     pt_kd) ;;
-    ft_kd) method=(--criterion slu_kd --teacher-path "$teacher");;
-    am_pt) method=(--criterion slu_kd --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt");;
+    ft_kd) method=($FT_KD --teacher-path "$teacher");;
+    am_pt) method=($FT_KD --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt");;
     da) augment_args "$AUGMENT"
-        method=(--criterion slu_kd --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt" "${AUGMENT_ARGS[@]}");;
+        method=($FT_KD --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt" "${AUGMENT_ARGS[@]}");;
   esac
   fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}" || return 1
   # the demo's manifests name the test speakers: metrics.json then scores each voice
@@ -363,7 +363,7 @@ fine_tune() {
 train_slu() {
   need_assets PT_KD AM_PT
   augment_args "$AUGMENT"
-  fine_tune "$CK/slu" "$1" "$2" "$PT_KD" -- --criterion slu_kd --teacher-path "$CK/teacher/checkpoint_best.pt" \
+  fine_tune "$CK/slu" "$1" "$2" "$PT_KD" -- $FT_KD --teacher-path "$CK/teacher/checkpoint_best.pt" \
     --am-path "$AM_PT" "${AUGMENT_ARGS[@]}"
 }
 

@@ -74,7 +74,7 @@ fi
 if stage 3 "data-bin/{fsc,paired,bert}"; then
   slu-kd-binarize "$M/fsc" "$DATA" --splits train train10 valid test \
     --spm-extra-text "$M/paired/train.txt" --spm-vocab-size $SPM_VOCAB
-  slu-kd-binarize "$M/paired" "$PAIRED" --splits train valid --streams units input0 ltr \
+  slu-kd-binarize "$M/paired" "$PAIRED" --splits train valid --streams units input0 ltr text \
     --spm-model "$DATA/spm.model"
   # the speech BERT learns from all unlabeled speech at hand: the paired corpus and the
   # command corpus' training audio (no labels or transcripts), as bert_kmeans did on LibriSpeech

@@ -56,7 +56,7 @@ def scalars(p):
         "SPM_VOCAB": p.spm_vocab, "MAX_POS": p.bert.max_positions, "TEXT_VECTOR": p.text_vector or "cls",
         # recorded in assets.env: the teacher and the SLU model are built at these sizes
         "TEXT_ARCH": " ".join(p.text.flags()), "DS2_ARCH": " ".join(p.ds2.flags()),
-        "AUGMENT": p.augment, "PARALLEL": p.parallel,
+        "AUGMENT": p.augment, "PARALLEL": p.parallel, "FT_KD": " ".join(S.kd_flags(p)),
         "TEACHER_EPOCHS_FULL": t.epochs, "TEACHER_EPOCHS_10PCT": t.epochs * p.teacher_10pct_scale,
         "TEACHER_EVERY_10PCT": p.teacher_10pct_scale,
         "FT_EPOCHS_FULL": ft.epochs, "FT_EPOCHS_10PCT": p.ft_epochs_10pct, "FT_EVERY_10PCT": p.ft_every_10pct,
