@@ -170,6 +170,14 @@ set_asset() {
   printf -v "$1" '%s' "$2"
 }
 load_assets() { if [ -f "$WORK/assets.env" ]; then source "$WORK/assets.env"; fi; }
+# open_work: WORK made and absolute, its paths (M manifests, DATA data-bin, CK checkpoints),
+# what earlier runs recorded in it loaded, the clock started
+open_work() {
+  mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
+  M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
+  load_assets
+  timer_start
+}
 # need_assets KEY...: stop with a clear message when an earlier stage has not recorded them
 need_assets() {
   local k
