@@ -51,6 +51,7 @@ setup(
             "slu-kd-train=slu_kd_plugin.cli.train:main",
             "slu-kd-curves=slu_kd_plugin.cli.curves:main",
             "slu-kd-profile=slu_kd_plugin.cli.profile:main",
+            "slu-kd-recipe=slu_kd_plugin.cli.recipe:main",
         ]
     },
 )

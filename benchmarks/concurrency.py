@@ -71,7 +71,7 @@ def setting(bench, name, n, env, deadline):
     for i in range(n):
         save = bench.scratch / name / str(i)
         save.mkdir(parents=True, exist_ok=True)
-        argv = [tool("fairseq-train"), data, *bench.common_flags(save), *flags]
+        argv = [tool("fairseq-train"), data, *flags, *bench.common_flags(save)]  # ours win
         procs.append(start(argv, save / "train.log", env))
     rows = []
     for i, (code, wall, user, system) in enumerate(wait_all(procs, deadline)):

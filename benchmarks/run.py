@@ -4,7 +4,7 @@
     python benchmarks/run.py --work work/synthetic --quick         # smoke version, minutes
     python benchmarks/run.py --work work/synthetic --sections training,ratios
 
-WORK is what ``examples/synthetic/run.sh WORK --stop-stage 5`` leaves: data-bin/{fsc,paired},
+WORK is what ``examples/synthetic/run.sh WORK --stop-stage 8`` leaves: data-bin/{fsc,paired},
 checkpoints/{speech_bert,text_model,teacher_train,pt_kd,am_pt}, manifests/fsc, quantizer.pt.
 Nothing in WORK is written: every run saves under --scratch (a temp dir by default).
 
@@ -52,7 +52,7 @@ SECTIONS = tuple(MEASURE)
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", required=True, help="finished demo work dir (examples/synthetic/run.sh WORK "
-                   "--stop-stage 5); read only")
+                   "--stop-stage 8); read only")
     p.add_argument("--out", help="JSON results, written atomically (default: WORK/benchmarks.json)")
     p.add_argument("--quick", action="store_true",
                    help="smoke version: train on the valid split for 2 epochs, featurize 3 and time 5 "

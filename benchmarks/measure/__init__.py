@@ -1,7 +1,7 @@
 """What benchmarks/run.py measures, one module a section (benchmarks/README.md).
 
     work.py           the finished demo work dir the benchmark reads (paths, recorded configs)
-    stages.py         the fairseq-train flags of each stage (StageFlags.stage_args)
+    stages.py         each stage's fairseq-train flags: the settings table's, the work dir's profile
     process.py        running a subprocess with timed output lines and its peak RSS
     bench.py          Bench: the shared state of a benchmark run (scratch dir, runs, training)
     featurization.py  section "featurization": slu-kd-featurize's speed per quantizer

@@ -57,8 +57,9 @@ class Bench(StageFlags):
             data, stage_flags = self.stage_args(stage)
         name = f"train_{stage}" + ("" if variant == "default" else f"_{variant}")
         save_dir = self.scratch / "checkpoints" / name
-        run = self.call(name, [tool("fairseq-train"), data, *self.common_flags(save_dir, save=stage == "ft_kd"),
-                               *stage_flags])
+        # the benchmark's flags last: they override the stage's (epochs, validation, saving)
+        run = self.call(name, [tool("fairseq-train"), data, *stage_flags,
+                               *self.common_flags(save_dir, save=stage == "ft_kd")])
         if stage == "ft_kd" and variant == "default":
             self.ft_checkpoint = save_dir / "checkpoint_last.pt"
         return train_result(run, stage, variant, stage_flags)

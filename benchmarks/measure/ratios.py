@@ -28,7 +28,7 @@ def split_lengths(bench):
     capped at max_positions (tasks.common.encoder_input)."""
     from fairseq.data import Dictionary, data_utils
 
-    max_pos = bench.cfg("am_pt")["task"].get("max_positions") or 1024
+    max_pos = bench.profile().bert.max_positions  # checked against WORK's checkpoints
     data = data_utils.load_indexed_dataset(str(bench.work.fsc / "units" / bench.subset()),
                                            Dictionary.load(str(bench.work.fsc / "units" / "dict.txt")))
     return [min(int(n), max_pos - 1) + 1 for n in data.sizes]

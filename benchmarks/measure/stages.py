@@ -1,16 +1,52 @@
-"""The fairseq-train flags of each stage, model and batch sizes as the work dir's
-checkpoints record them: the one place that says what each benchmarked stage runs."""
+"""The fairseq-train arguments of each benchmarked stage: the settings table's
+(slu_kd_plugin/recipe/settings.py), with the profile the work dir's checkpoints were
+trained with and the benchmark's paths.  Bench's own flags (epochs, no validation,
+saving, batch multiple) are given after these, so they win (fairseq: last value wins)."""
+from slu_kd_plugin.recipe import settings
+
+from . import BenchmarkError
 from .work import recorded_cfg
 
+# the profiles a work dir may have been made with, the demo's first (corpus recipes'
+# demo has the same sizes: its checkpoints are benchmarked with the demo's schedules)
+CANDIDATES = (("demo (synthetic)", settings.profile("demo", "synthetic")),
+              ("paper (synthetic)", settings.profile("paper", "synthetic")),
+              *((name, p) for name, p in settings.PROFILES.items()), ("tests", settings.TESTS))
+ROBERTA_BASE = dict(layers=12, dim=768, ffn=3072, heads=12)  # what a None size leaves
+ROBERTA_KEYS = dict(layers="encoder_layers", dim="encoder_embed_dim", ffn="encoder_ffn_embed_dim",
+                    heads="encoder_attention_heads", max_positions="max_positions")
+DS2_KEYS = dict(conv_channels="ds2_conv_channels", lstm_layers="ds2_lstm_layers", lstm_hidden="ds2_lstm_hidden")
+TEXT_VECTOR_DEFAULT = "cls"  # speech_text_kd's --text-vector
 
-def flags(values, keys):
-    """``--key value`` for each key whose value is set (underscores become dashes)."""
-    out = []
-    for key in keys:
-        value = values.get(key)
-        if value is not None:
-            out += [f"--{key.replace('_', '-')}", str(value)]
+
+def label_count(data):
+    with open(data / "label" / "dict.txt", encoding="utf-8") as f:
+        return sum(not line.startswith("madeupword") for line in f)
+
+
+def roberta_sizes(r):
+    return {key: getattr(r, field) if getattr(r, field) is not None else ROBERTA_BASE[field]
+            for field, key in ROBERTA_KEYS.items()}
+
+
+def expected_sizes(p, fairseq_teacher):
+    """{(stage, section, key): value} a work dir made with profile P records."""
+    out = {}
+    for stage, r in [("speech_bert", p.bert), ("text_model", p.text)] + ([("teacher", p.text)] if fairseq_teacher
+                                                                        else []):
+        out.update({(stage, "model", k): v for k, v in roberta_sizes(r).items()})
+    out.update({("am_pt", "model", key): getattr(p.ds2, field) for field, key in DS2_KEYS.items()})
+    out[("pt_kd", "task", "text_vector")] = p.text_vector or TEXT_VECTOR_DEFAULT
+    for stage in ("pt_kd", "am_pt"):
+        out[(stage, "task", "max_positions")] = p.bert.max_positions
     return out
+
+
+def size_mismatches(p, cfg, fairseq_teacher):
+    """'stage key: checkpoint X, profile Y' for every size P and the checkpoints disagree on."""
+    return [f"{stage} {key}: checkpoint {cfg(stage)[section].get(key)}, profile {value}"
+            for (stage, section, key), value in expected_sizes(p, fairseq_teacher).items()
+            if cfg(stage)[section].get(key) != value]
 
 
 def batch_flags(cfg):
@@ -20,23 +56,21 @@ def batch_flags(cfg):
     return ["--max-tokens", str(ds["max_tokens"])]
 
 
-def lr_of(cfg):
-    lr = cfg["optimization"].get("lr") or [1e-3]
-    return str(lr[0] if isinstance(lr, (list, tuple)) else lr)
-
-
-ROBERTA_KEYS = ("encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim",
-                "encoder_attention_heads", "max_positions")
-DS2_KEYS = ("ds2_conv_channels", "ds2_lstm_layers", "ds2_lstm_hidden")
-
-
-def label_count(data):
-    with open(data / "label" / "dict.txt", encoding="utf-8") as f:
-        return sum(not line.startswith("madeupword") for line in f)
+def without(args, flag):
+    """ARGS less FLAG and its value."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        else:
+            out.append(a)
+    return out
 
 
 class StageFlags:
-    """``stage_args(stage)``: (data dir, fairseq-train flags) of a stage; ``ft_args``:
+    """``stage_args(stage)``: (data dir, fairseq-train arguments) of a stage; ``ft_args``:
     FT-KD's, with the choices the ratios vary.  Needs ``args`` (run.py's options) and
     ``work`` (a work.Work)."""
 
@@ -44,56 +78,58 @@ class StageFlags:
         self.args = args
         self.work = work
         self._cfg = {}
+        self._profile = None
 
     def cfg(self, stage):
         if stage not in self._cfg:
             self._cfg[stage] = recorded_cfg(self.work.ckpt(stage))
         return self._cfg[stage]
 
+    def hf_teacher(self):
+        return self.cfg("teacher")["task"].get("_name") == "hf_text_classification"
+
+    def profile(self):
+        """The settings profile whose sizes WORK's checkpoints record; refused if none."""
+        if self._profile is None:
+            fairseq_teacher = not self.hf_teacher()
+            for name, p in CANDIDATES:
+                if not size_mismatches(p, self.cfg, fairseq_teacher) and (p.hf_teacher or fairseq_teacher):
+                    self._profile = p
+                    break
+            else:
+                name, p = CANDIDATES[0]
+                listed = "\n  ".join(size_mismatches(p, self.cfg, fairseq_teacher))
+                raise BenchmarkError(
+                    f"the checkpoints of {self.work.root} were not trained with any profile of "
+                    f"slu_kd_plugin/recipe/settings.py ({', '.join(n for n, _ in CANDIDATES)}); "
+                    f"against {name}:\n  {listed}")
+        return self._profile
+
     def subset(self):
         # --quick trains on the (smaller) valid split: a check of the plumbing
         return "valid" if self.args.quick else "train"
 
+    def batched(self, stage, args):
+        """ARGS, with the batch size the checkpoint records where the profile leaves it
+        to the caller (the tests' profile)."""
+        return args if {"--batch-size", "--max-tokens"} & set(args) else [*args, *batch_flags(self.cfg(stage))]
+
     def stage_args(self, stage):
-        """(data dir, fairseq-train flags) of a stage, sizes as WORK's checkpoints record."""
-        w, sub = self.work, self.subset()
+        """(data dir, fairseq-train arguments) of a stage, as the settings table has it."""
+        w, sub, p = self.work, self.subset(), self.profile()
         if stage == "speech_bert":
-            c = self.cfg("speech_bert")
-            return w.bert_units, [
-                "--task", "masked_lm", "--criterion", "masked_lm", "--arch", "roberta_base",
-                *flags(c["model"], ROBERTA_KEYS), *flags(c["task"], ("tokens_per_sample", "sample_break_mode",
-                                                                    "mask_prob")),
-                *batch_flags(c), "--lr", lr_of(c), "--train-subset", sub]
-        if stage == "teacher" and self.cfg("teacher")["task"].get("_name") == "hf_text_classification":
-            # the demo's default teacher: a Hugging Face encoder fine-tuned from its pretrained weights
-            c = self.cfg("teacher")
-            frozen = ["--freeze-embeddings"] if c["model"].get("freeze_embeddings") else []
-            return w.fsc, [
-                "--task", "hf_text_classification", "--arch", "hf_text_classifier", "--criterion",
-                "slu_cross_entropy", *frozen, *batch_flags(c), "--lr", lr_of(c), "--train-subset", sub]
+            return w.bert_units, self.batched(stage, settings.speech_bert(p, sub))
         if stage == "teacher":
-            c = self.cfg("teacher")
-            return w.fsc, [
-                "--task", "sentence_prediction", "--criterion", "sentence_prediction", "--arch", "roberta_base",
-                *flags(c["model"], ROBERTA_KEYS), "--restore-file", w.ckpt("text_model"), "--reset-optimizer",
-                "--reset-dataloader", "--reset-meters", "--num-classes", label_count(w.fsc),
-                "--init-token", "0", "--separator-token", "2", *batch_flags(c), "--lr", lr_of(c),
-                "--train-subset", sub]
+            if self.hf_teacher():  # the demo's default teacher: MiniLM-L6 fine-tuned
+                args = settings.hf_teacher(p, sub)
+            else:
+                args = settings.teacher(p, str(w.ckpt("text_model")), p.text.flags(), label_count(w.fsc), sub)
+            return w.fsc, self.batched(stage, args)
         if stage == "pt_kd":
-            c = self.cfg("pt_kd")
-            return w.paired, [
-                "--task", "speech_text_kd", "--arch", "speech_bert_kd", "--criterion", "speech_text_kd",
-                "--speech-bert-path", w.ckpt("speech_bert"), "--text-model-path", w.ckpt("text_model"),
-                *flags(c["task"], ("text_vector", "max_positions")), *flags(c["criterion"], ("kd_distance",)),
-                *batch_flags(c), "--lr", lr_of(c), "--train-subset", sub]
+            return w.paired, self.batched(stage, settings.pt_kd(
+                p, str(w.ckpt("speech_bert")), str(w.ckpt("text_model")), p.text_vector, p.bert.max_positions, sub))
         if stage == "am_pt":
-            c = self.cfg("am_pt")
-            cache = ["--cache-speech-states"] if c["task"].get("cache_speech_states") else []
-            return w.paired, [
-                "--task", "ctc_pretraining", "--arch", "ds2_ctc", "--criterion", "ctc", "--zero-infinity",
-                "--post-process", "letter", "--speech-bert-path", w.ckpt("pt_kd"), *flags(c["model"], DS2_KEYS),
-                *cache, *flags(c["task"], ("max_positions",)), *batch_flags(c), "--lr", lr_of(c),
-                "--train-subset", sub]
+            return w.paired, self.batched(stage, settings.am_pt(p, str(w.ckpt("pt_kd")), p.bert.max_positions, sub))
         if stage == "ft_kd":
             return w.fsc, self.ft_args()
         raise KeyError(stage)
@@ -101,11 +137,13 @@ class StageFlags:
     def ft_args(self, cache=True, teacher_logits="precompute", batching=None):
         """FT-KD as the demo grid's +AM-PT row runs it (PT-KD speech BERT, teacher, DS2
         from AM-PT, no data augmentation), with the three choices the ratios vary."""
-        w, am = self.work, self.cfg("am_pt")
-        batching = batching or ["--batch-size", str(self.args.ft_batch_size)]
-        return ["--task", "slu_finetuning", "--arch", "slu_ds2", *flags(am["model"], DS2_KEYS),
-                "--speech-bert-path", w.ckpt("pt_kd"), "--criterion", "slu_kd", "--teacher-path", w.ckpt("teacher"),
-                "--am-path", w.ckpt("am_pt"), "--teacher-logits", teacher_logits,
-                *(["--cache-speech-states"] if cache else []), *flags(am["task"], ("max_positions",)),
-                *batching, "--train-subset", self.subset(), "--lr", "1e-3", "--lr-scheduler", "fixed",
-                "--force-anneal", "1", "--lr-shrink", "0.952", "--weight-decay", "0.01"]
+        w, p = self.work, self.profile()
+        method = ["--criterion", "slu_kd", "--teacher-path", str(w.ckpt("teacher")), "--am-path",
+                  str(w.ckpt("am_pt")), "--teacher-logits", teacher_logits]
+        args = without(settings.fine_tuning(p, p.ds2.flags(), str(w.ckpt("pt_kd")), p.bert.max_positions,
+                                            self.subset(), method=method), "--batch-size")
+        if not cache:
+            args = [a for a in args if a != "--cache-speech-states"]
+        elif "--cache-speech-states" not in args:
+            args.append("--cache-speech-states")
+        return args + (batching or ["--batch-size", str(self.args.ft_batch_size)])

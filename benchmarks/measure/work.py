@@ -59,7 +59,7 @@ class Work:
             listed = "\n  ".join(str(p) for p in missing)
             raise BenchmarkError(
                 f"{self.root} is not a finished demo work dir; missing:\n  {listed}\n"
-                f"make one with:  examples/synthetic/run.sh {self.root} --stop-stage 5")
+                f"make one with:  examples/synthetic/run.sh {self.root} --stop-stage 8")
 
 
 def work_of(args):

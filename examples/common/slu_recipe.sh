@@ -26,10 +26,7 @@ check_corpus
   usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
 check_options; check_units; recipe_profile "$PROFILE"
 AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
-mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
-M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
-load_assets
-timer_start
+open_work
 
 if stage 0 "prepare: manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} + labels.json"; then
   prepare

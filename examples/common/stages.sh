@@ -92,7 +92,7 @@ ft_run() {
   local man=(); [ -f "$WORK/manifests/fsc/test.spk" ] && man=(--manifest-dir "$WORK/manifests/fsc")
   [ -f "$dir/eval/metrics.json" ] || slu-kd-evaluate "$DATA" --path "$dir/checkpoint_best.pt" "${man[@]}" \
     --subset test --out-dir "$dir/eval" > "$dir/eval.log" 2>&1 || { tail "$dir/eval.log" >&2; return 1; }
-  echo "   $sub $row seed$seed: test $(python -c "import json;print(round(json.load(open('$dir/eval/metrics.json'))['accuracy'],2))")%"
+  echo "   $sub $row seed$seed: test $(python -m slu_kd_plugin.cli.recipe metric "$dir/eval/metrics.json" accuracy)%"
 }
 
 run_grid() {
@@ -134,7 +134,7 @@ check_options() {
   done
 }
 
-has_gpu() { python -c "import torch,sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; }
+has_gpu() { python -m slu_kd_plugin.cli.recipe has-gpu 2>/dev/null; }
 
 # recipe_profile NAME [synthetic]: sizes, schedules and each stage's fairseq-train
 # arguments (args_STAGE functions) of profile NAME, from the one table that holds them,
@@ -170,6 +170,14 @@ set_asset() {
   printf -v "$1" '%s' "$2"
 }
 load_assets() { if [ -f "$WORK/assets.env" ]; then source "$WORK/assets.env"; fi; }
+# open_work: WORK made and absolute, its paths (M manifests, DATA data-bin, CK checkpoints),
+# what earlier runs recorded in it loaded, the clock started
+open_work() {
+  mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
+  M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
+  load_assets
+  timer_start
+}
 # need_assets KEY...: stop with a clear message when an earlier stage has not recorded them
 need_assets() {
   local k
@@ -284,8 +292,7 @@ text_encoder_args() {
 }
 # train_spm TEXT_FILE OUT_PREFIX: a sentencepiece model of SPM_VOCAB pieces on one file
 train_spm() {
-  python -c "import sys; from slu_kd_plugin.text_encoding import train_spm; train_spm([sys.argv[1]], sys.argv[2], int(sys.argv[3]))" \
-    "$1" "$2" "$SPM_VOCAB"
+  python -m slu_kd_plugin.cli.recipe train-spm "$1" "$2" "$SPM_VOCAB"
   set_asset TEXT_ENCODER spm; set_asset SPM_MODEL "$2.model"
 }
 

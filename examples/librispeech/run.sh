@@ -71,10 +71,7 @@ if [ -n "$TEXT_MODEL_PATH" ]; then
 fi
 [ ${#given[@]} -eq 0 ] || python -m slu_kd_plugin.cli.check_assets "${given[@]}" || \
   usage_error "the checkpoints or files given above cannot be used (nothing was run)"
-mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
-M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
-load_assets
-timer_start
+open_work
 
 if stage 0 "prepare: manifests/{train,valid}.{tsv,txt,ltr,id}"; then
   slu-kd-prepare librispeech "$LIBRISPEECH" "$M" --train "${TRAIN_SPLITS[@]}" --valid "$VALID_SPLIT"

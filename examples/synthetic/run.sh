@@ -38,11 +38,8 @@ case $TEACHER in hf|fairseq) ;; *) usage_error "--teacher takes hf or fairseq, n
 check_options
 export PATH="$ROOT/.venv/bin:$PATH"
 recipe_profile "$PROFILE" synthetic  # sizes and schedules: slu_kd_plugin/recipe/settings.py
-mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
-DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired; CK=$WORK/checkpoints
-load_assets
-timer_start
-M=$WORK/manifests
+open_work
+DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired
 
 if stage 0 "prepare: synthetic corpora in the real layouts, and their manifests"; then
   # test voices of engines, genders and accents that no stage ever hears (pretraining

@@ -1,8 +1,8 @@
 """Every training stage's fairseq-train flags and every profile's values, in one place.
 
 The recipes (``examples/*/run.sh`` through ``examples/common/stages.sh``), the test
-suite's tiny pipeline (``tests/conftest.py``) and the hydra yaml files
-(``slu_kd_plugin/config/*.yaml``) are all rendered from this table
+suite's tiny pipeline (``tests/conftest.py``), the benchmarks (``benchmarks/measure/stages.py``)
+and the hydra yaml files (``slu_kd_plugin/config/*.yaml``) are all rendered from this table
 (``python -m slu_kd_plugin.cli.profile``); changing a stage's learning rate or epochs
 for every recipe is one edit below.
 
