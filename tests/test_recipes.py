@@ -232,3 +232,50 @@ def test_recipe_runs_what_the_settings_table_says(runs, name):
         checked.append(stage)
     assert checked == {"librispeech": ["speech_bert", "text_model", "pt_kd", "am_pt"], "fsc": ["teacher", "slu"],
                        "snips": ["speech_bert", "text_model", "pt_kd", "am_pt", "teacher", "slu"]}[name]
+
+
+ROWS = ("baseline", "pt_kd", "ft_kd", "am_pt", "da")
+RESULTS_LINE = re.compile(r"^results: (.+/results\.json)$")
+
+
+@pytest.mark.slow
+def test_fsc_recipe_ablation_grid(tmp_path):
+    """--ablation: the demo's Table-2 grid on a user's corpus (offline, debug sizes): two
+    teachers, five rows x {full, 10%} x seeds, the demo's results.json/.md/.png, and a
+    rerun keeps every finished run."""
+    corpus, work = tmp_path / "fsc", tmp_path / "work"
+    subprocess.run([str(BIN / "slu-kd-synth"), "fsc", str(corpus), "--speakers", "4", "--utts-per-speaker", "8",
+                    "--valid-speakers", "1", "--test-speakers", "1", "--seed", "1", "--jobs", "1", "--quiet"],
+                   env=ENV, check=True, capture_output=True)
+    args = [recipe("fsc"), corpus, work, "--profile", "debug", "--allow-unseen-labels", "--nj", "1",
+            "--ablation", "--seeds-10pct", "2", "--seeds-full", "1"]
+    run = Run("fsc --ablation", args, work, tmp_path / "ablation.log").wait(timeout=1800)
+    run.check()
+    assert RESULTS_LINE.match(run.lines[-1]) and run.lines[-1] == f"results: {work / 'results.json'}", run.lines[-5:]
+    assert not any(ACCURACY_LINE.match(line) for line in run.lines)
+    results = json.loads((work / "results.json").read_text())
+    assert set(results) == {"full", "10pct"}
+    per_voice = (work / "manifests" / "test.spk").is_file()
+    for setting, seeds in (("full", 1), ("10pct", 2)):
+        assert set(results[setting]) == set(ROWS), setting
+        for row in ROWS:
+            cell = results[setting][row]
+            assert len(cell["runs"]) == seeds and cell["seeds"] == list(range(1, seeds + 1)), (setting, row)
+            assert ("per_speaker" in cell) == per_voice, (setting, row)
+    for row in ROWS[1:]:
+        assert len(results["10pct"][row]["vs_previous"]["diffs"]) == 2, row
+    for name in ("results.md", "results.png"):
+        assert (work / name).is_file() and (work / name).stat().st_size > 0, name
+    for teacher in ("teacher_train", "teacher_train10"):
+        assert (work / "checkpoints" / teacher / "checkpoint_best.pt").is_file(), teacher
+    assert not (work / "checkpoints" / "slu").exists()
+
+    logs = sorted(work.glob("runs/*/*/seed*/train.log")) + sorted(work.glob("checkpoints/teacher_*/train.log"))
+    assert len(logs) == 5 * (1 + 2) + 2
+    before = {p: p.stat().st_mtime_ns for p in logs}
+    again = Run("fsc --ablation rerun", [*args, "--stage", "8"], work, tmp_path / "rerun.log").wait()
+    again.check()
+    assert sum("done before, kept" in line for line in again.lines) == len(logs), again.lines
+    assert {p: p.stat().st_mtime_ns for p in logs} == before
+    assert again.lines[-1] == run.lines[-1]
+    assert json.loads((work / "results.json").read_text()) == results

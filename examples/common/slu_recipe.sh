@@ -5,21 +5,29 @@
 #   prepare:        stage 0, corpus -> $M/{train,train10,valid,test}.* manifests
 #   recipe_option:  its own options, if any (see parse_options; return 1 for unknown ones)
 # and sources this file with the command line.
+# --ablation: stages 8-10 run the demo's Table-2 grid instead of the one full method (see
+# run_grid in stages.sh): two teachers, five rows x {train, train10} x seeds, and the demo's
+# results.json / results.md / results.png; the last line is then "results: WORK/results.json".
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "$ROOT_ARG and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
 STAGE=0; STOP_STAGE=$LAST_STAGE; PROFILE=demo; NJ=$(nproc); UNITS=words; SUBSET=train; PRE=; ALLOW_UNSEEN=()
-AUGMENT_OPT=; AUGMENT_AUDIO=none
+AUGMENT_OPT=; AUGMENT_AUDIO=none; ABLATION=; SUBSET_OPT=
 type recipe_option >/dev/null 2>&1 || recipe_option() { return 1; }
 slu_option() {  # the SLU recipes' own options, then the recipe's
   case $1 in
     --allow-unseen-labels) ALLOW_UNSEEN=(--allow-unseen-labels); OPT_SHIFT=1;;
-    --pretrained-dir) PRE=${2-};; --subset) SUBSET=${2-};; --augment) AUGMENT_OPT=${2-};;
-    --augment-audio) AUGMENT_AUDIO=${2-};;
-    *) recipe_option "$@" || corpus_option "$@";;
+    --pretrained-dir) PRE=${2-};; --subset) SUBSET=${2-}; SUBSET_OPT=1;; --augment) AUGMENT_OPT=${2-};;
+    --augment-audio) AUGMENT_AUDIO=${2-};; --ablation) ABLATION=1; OPT_SHIFT=1;;
+    *) recipe_option "$@" || corpus_option "$@" || grid_option "$@";;
   esac
 }
 parse_options slu_option "$@"
 case $SUBSET in train|train10) ;; *) usage_error "--subset must be train or train10, not '$SUBSET'";; esac
+if [ -n "$ABLATION" ]; then  # the grid fine-tunes on train and train10 as prepared
+  [ -z "$SUBSET_OPT" ] || usage_error "--ablation trains on both train and train10: drop --subset"
+  [ -z "${AUGMENT_AUDIO//none/}" ] || usage_error "--ablation does not take --augment-audio"
+  check_grid_options
+fi
 check_corpus
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
 [ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
@@ -27,6 +35,7 @@ check_corpus
 check_options; check_units; recipe_profile "$PROFILE"
 AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
 open_work
+GRID_MANIFEST=$M  # --ablation: per-voice scores where the manifests have test.spk
 
 if stage 0 "prepare: manifests/{train,train10,valid,test}.{tsv,txt,label,ltr,id} + labels.json"; then
   prepare
@@ -73,16 +82,30 @@ if stage 5 "text model"; then pretrained TEXT_MODEL || train_text_model "$DATA" 
 if stage 6 "PT-KD"; then pretrained PT_KD || train_pt_kd "$DATA" "$SUBSET"; timer_lap "PT-KD"; fi
 if stage 7 "AM-PT"; then pretrained AM_PT || train_am_pt "$DATA" "$SUBSET"; timer_lap "AM-PT"; fi
 
-if stage 8 "text teacher: checkpoints/teacher, fine-tuned from the text model"; then
-  train_teacher "$DATA" "$SUBSET"
-  timer_lap "text teacher"
-fi
+if [ -n "$ABLATION" ]; then  # the Table-2 grid, as examples/synthetic/run.sh runs it
+  if stage 8 "text teachers: checkpoints/teacher_train and teacher_train10"; then
+    teacher_full; teacher_10pct
+    timer_lap "text teachers"
+  fi
+  if stage 9 "SLU fine-tuning: the Table-2 grid, runs/{train,train10}/ROW/seedK"; then
+    run_grid
+    timer_lap "SLU fine-tuning grid"
+  fi
+  if stage 10 "results: results.json, results.md (table), results.png (plot)"; then
+    grid_results
+  fi
+else
+  if stage 8 "text teacher: checkpoints/teacher, fine-tuned from the text model"; then
+    train_teacher "$DATA" "$SUBSET"
+    timer_lap "text teacher"
+  fi
 
-if stage 9 "SLU fine-tuning: checkpoints/slu (PT-KD + FT-KD + AM-PT + DA)"; then
-  train_slu "$DATA" "$SUBSET"
-  timer_lap "SLU fine-tuning"
-fi
+  if stage 9 "SLU fine-tuning: checkpoints/slu (PT-KD + FT-KD + AM-PT + DA)"; then
+    train_slu "$DATA" "$SUBSET"
+    timer_lap "SLU fine-tuning"
+  fi
 
-if stage 10 "evaluation: eval/{valid,test}/ (metrics, predictions, confusions) and results.json"; then
-  evaluate_slu "$DATA" "$M" "$CORPUS_NAME" "$SUBSET"
+  if stage 10 "evaluation: eval/{valid,test}/ (metrics, predictions, confusions) and results.json"; then
+    evaluate_slu "$DATA" "$M" "$CORPUS_NAME" "$SUBSET"
+  fi
 fi

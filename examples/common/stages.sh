@@ -75,21 +75,41 @@ side_by_side() {
 
 label_count() { grep -vc '^madeupword' "$1/label/dict.txt"; }
 
+# The Table-2 grid (the demo's stages 8-10, the corpus recipes' --ablation): five rows,
+# each adding one step of the method to the one before (baseline, + PT-KD, + FT-KD,
+# + AM-PT, + DA), fine-tuned on the full training data (train, SEEDSFULL seeds) and on the
+# 10% subset (train10, SEEDS10 seeds), PARALLEL runs at once -> WORK/runs/SUBSET/ROW/seedK/.
+# It expects DATA (a data-bin with train and train10), GRID_MANIFEST (their manifest dir:
+# with a test.spk, each run's metrics.json scores every test voice), the recorded
+# SPEECH_BERT, PT_KD and AM_PT checkpoints, FT_KD and AUGMENT (see recipe_profile).
+SEEDS10=3; SEEDSFULL=1
+# grid_option ARGS...: --seeds-10pct N and --seeds-full N (see parse_options)
+grid_option() { case $1 in --seeds-10pct) SEEDS10=${2-};; --seeds-full) SEEDSFULL=${2-};; *) return 1;; esac; }
+# check_grid_options: the seed counts are whole numbers, at least 1
+check_grid_options() {
+  [[ $SEEDS10 =~ ^[1-9][0-9]*$ && $SEEDSFULL =~ ^[1-9][0-9]*$ ]] \
+    || usage_error "--seeds-10pct and --seeds-full take whole numbers from 1, not '$SEEDS10' / '$SEEDSFULL'"
+}
+
+# the grid's text teachers, one per setting: CK/teacher_train and CK/teacher_train10
+teacher_full() { train_teacher "$DATA" train teacher_train; }
+teacher_10pct() { train_teacher "$DATA" train10 teacher_train10; }
+
 # ft_run SUBSET ROW SEED: one cell of the table, cumulative as in the paper
 ft_run() {
   local sub=$1 row=$2 seed=$3 dir=$WORK/runs/$1/$2/seed$3 teacher=$CK/teacher_$1/checkpoint_best.pt
-  local bert=$CK/pt_kd/checkpoint_best.pt method=(--criterion slu_cross_entropy)
+  local bert=$PT_KD method=(--criterion slu_cross_entropy)
   case $row in
-    baseline) bert=$CK/speech_bert/checkpoint_best.pt;;
+    baseline) bert=$SPEECH_BERT;;
     pt_kd) ;;
     ft_kd) method=($FT_KD --teacher-path "$teacher");;
-    am_pt) method=($FT_KD --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt");;
+    am_pt) method=($FT_KD --teacher-path "$teacher" --am-path "$AM_PT");;
     da) augment_args "$AUGMENT"
-        method=($FT_KD --teacher-path "$teacher" --am-path "$CK/am_pt/checkpoint_best.pt" "${AUGMENT_ARGS[@]}");;
+        method=($FT_KD --teacher-path "$teacher" --am-path "$AM_PT" "${AUGMENT_ARGS[@]}");;
   esac
   fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}" || return 1
-  # the demo's manifests name the test speakers: metrics.json then scores each voice
-  local man=(); [ -f "$WORK/manifests/fsc/test.spk" ] && man=(--manifest-dir "$WORK/manifests/fsc")
+  # manifests that name the test speakers: metrics.json then scores each voice
+  local man=(); [ -f "${GRID_MANIFEST:-}/test.spk" ] && man=(--manifest-dir "$GRID_MANIFEST")
   [ -f "$dir/eval/metrics.json" ] || slu-kd-evaluate "$DATA" --path "$dir/checkpoint_best.pt" "${man[@]}" \
     --subset test --out-dir "$dir/eval" > "$dir/eval.log" 2>&1 || { tail "$dir/eval.log" >&2; return 1; }
   echo "   $sub $row seed$seed: test $(python -m slu_kd_plugin.cli.recipe metric "$dir/eval/metrics.json" accuracy)%"
@@ -97,6 +117,7 @@ ft_run() {
 
 run_grid() {
   local fail=0 sub seeds seed row
+  need_assets SPEECH_BERT PT_KD AM_PT
   export OMP_NUM_THREADS=$(( $(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1 ))
   for sub in train train10; do  # longest runs first: the short ones fill the gaps
     seeds=$SEEDSFULL; [ "$sub" = train10 ] && seeds=$SEEDS10
@@ -110,6 +131,14 @@ run_grid() {
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || fail=1; done
   unset OMP_NUM_THREADS
   return $fail
+}
+
+# grid_results: WORK/results.json ({full,10pct}.{ROW}.{mean,std,runs,seeds,per_speaker,
+# vs_previous}), results.md (the table), results.png (the plot), curves/ (each run's training
+# curves) from WORK/runs; prints the table, then "results: WORK/results.json" last
+grid_results() {
+  python -m slu_kd_plugin.cli.results "$WORK/runs" --out "$WORK/results.json" --timings "$WORK/timings.tsv"
+  echo "results: $WORK/results.json"
 }
 
 # ---------------------------------------------------------------------------------

@@ -25,11 +25,20 @@
 #   --augment-audio SPEC        training-audio copies right after the manifests: comma list of
 #                               speed (0.9,1.1), pitch (-2,2 semitones), vtlp (formants x0.9,1.1),
 #                               noise, reverb, or none (default); later stages use SUBSET_aug
+#   --ablation                  Table 2 of the paper instead of one model: stages 8-10 train a text
+#                               teacher per setting (checkpoints/teacher_train, teacher_train10) and
+#                               fine-tune the five rows (speech BERT + DS2, + PT-KD, + FT-KD, + AM-PT,
+#                               + DA) on train and on train10 for several seeds (runs/SUBSET/ROW/seedK),
+#                               then write results.json, results.md (table) and results.png (plot) as
+#                               examples/synthetic/run.sh does; not with --subset or --augment-audio
+#   --seeds-10pct N, --seeds-full N  with --ablation: seeds of each 10% row (default 3) and of each
+#                               full-data row (default 1)
 # stages: 0 prepare (manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT  5 text model
 #         6 PT-KD  7 AM-PT (4-7: the --pretrained-dir's, when given)  8 text teacher
-#         9 SLU fine-tuning  10 evaluation
+#         9 SLU fine-tuning  10 evaluation (--ablation: 8 teachers  9 the grid  10 results table + plot)
 # One WORK_DIR per setting.  All metrics go to WORK_DIR/results.json; the last line printed
-# is "test accuracy: NN.NN".
+# is "test accuracy: NN.NN", with --ablation "results: WORK_DIR/results.json" (a script can
+# parse either).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"

@@ -24,22 +24,21 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 WORK=work/synthetic
 [ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { WORK=$1; shift; }
-STAGE=0; STOP_STAGE=10; SEEDS10=3; SEEDSFULL=1; PROFILE=demo; TEACHER=hf
+STAGE=0; STOP_STAGE=10; PROFILE=demo; TEACHER=hf
+source "$HERE/../common/stages.sh"  # SEEDS10=3, SEEDSFULL=1
 demo_option() {
   case $1 in
-    --seeds-10pct) SEEDS10=${2-};; --seeds-full) SEEDSFULL=${2-};; --teacher) TEACHER=${2-};;
-    --threads) export SLU_KD_THREADS=${2-};;
-    *) return 1;;
+    --teacher) TEACHER=${2-};; --threads) export SLU_KD_THREADS=${2-};;
+    *) grid_option "$@";;
   esac
 }
-source "$HERE/../common/stages.sh"
 parse_options demo_option "$@"
 case $TEACHER in hf|fairseq) ;; *) usage_error "--teacher takes hf or fairseq, not '$TEACHER'";; esac
-check_options
+check_options; check_grid_options
 export PATH="$ROOT/.venv/bin:$PATH"
 recipe_profile "$PROFILE" synthetic  # sizes and schedules: slu_kd_plugin/recipe/settings.py
 open_work
-DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired
+DATA=$WORK/data-bin/fsc; PAIRED=$WORK/data-bin/paired; GRID_MANIFEST=$M/fsc
 
 if stage 0 "prepare: synthetic corpora in the real layouts, and their manifests"; then
   # test voices of engines, genders and accents that no stage ever hears (pretraining
@@ -90,9 +89,8 @@ if stage 5 "text model: masked LM on the paired transcripts"; then
 fi
 
 # PT-KD (stage 6) and the text teachers (stage 8) need only stages 4-5's models: they
-# run side by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2)
-teacher_full() { train_teacher "$DATA" train teacher_train; }
-teacher_10pct() { train_teacher "$DATA" train10 teacher_train10; }
+# run side by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2);
+# teacher_full and teacher_10pct: examples/common/stages.sh (the grid's)
 pt_kd() { train_pt_kd "$PAIRED" train; }
 JOBS=()
 stage 6 "PT-KD" && JOBS+=(pt_kd)
@@ -113,6 +111,5 @@ if stage 9 "SLU fine-tuning: the Table-2 grid"; then
 fi
 
 if stage 10 "results: table and plot"; then
-  python -m slu_kd_plugin.cli.results "$WORK/runs" --out "$WORK/results.json" --timings "$WORK/timings.tsv"
-  echo "results: $WORK/results.json"
+  grid_results
 fi
