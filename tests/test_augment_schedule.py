@@ -8,9 +8,13 @@ import math
 import pytest
 import torch
 
-from conftest import DS2, TRAIN_COMMON, log_records, run, tool
-from slu_kd_plugin.data.augment import AugmentSchedule
+from conftest import TRAIN_COMMON, log_records, run, tool
 from test_bad_input import TINY_BERT, fairseq_checkpoint
+
+from slu_kd_plugin.data.augment import AugmentSchedule
+from slu_kd_plugin.recipe.settings import TESTS
+
+DS2 = TESTS.ds2.flags()  # the tiny pipeline's DS2 sizes
 
 DA = ["--augment-units", "--augment-hidden"]
 
