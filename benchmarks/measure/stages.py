@@ -16,7 +16,13 @@ ROBERTA_BASE = dict(layers=12, dim=768, ffn=3072, heads=12)  # what a None size 
 ROBERTA_KEYS = dict(layers="encoder_layers", dim="encoder_embed_dim", ffn="encoder_ffn_embed_dim",
                     heads="encoder_attention_heads", max_positions="max_positions")
 DS2_KEYS = dict(conv_channels="ds2_conv_channels", lstm_layers="ds2_lstm_layers", lstm_hidden="ds2_lstm_hidden")
-TEXT_VECTOR_DEFAULT = "cls"  # speech_text_kd's --text-vector
+
+
+def text_vector_default():
+    """speech_text_kd's --text-vector default (what a profile without one records)."""
+    from slu_kd_plugin.tasks.speech_text_kd import SpeechTextKDConfig
+
+    return SpeechTextKDConfig.text_vector
 
 
 def label_count(data):
@@ -36,7 +42,7 @@ def expected_sizes(p, fairseq_teacher):
                                                                         else []):
         out.update({(stage, "model", k): v for k, v in roberta_sizes(r).items()})
     out.update({("am_pt", "model", key): getattr(p.ds2, field) for field, key in DS2_KEYS.items()})
-    out[("pt_kd", "task", "text_vector")] = p.text_vector or TEXT_VECTOR_DEFAULT
+    out[("pt_kd", "task", "text_vector")] = p.text_vector or text_vector_default()
     for stage in ("pt_kd", "am_pt"):
         out[(stage, "task", "max_positions")] = p.bert.max_positions
     return out
