@@ -52,6 +52,39 @@ def test_shell_functions_give_the_table_arguments(name, recipe):
     assert shell_args(name, recipe, calls) == expected
 
 
+@pytest.mark.parametrize("name,recipe,augment", [("debug", "corpus", ""), ("demo", "synthetic", ""),
+                                                 ("demo", "corpus", "units,hidden")])
+def test_table2_rows_in_shell_are_the_tables(name, recipe, augment):
+    """args_method ROW (the grid's rows and the recipes' one full run) gives the table's
+    flags, each row keeping every step of the one before; --augment sets the + DA row's DA."""
+    script = f'ROOT="{REPO}"; source "{STAGES_SH}"; recipe_profile {name} {recipe} {augment}\n'
+    for row in settings.ROWS:
+        script += f'args_method {row} "/ck/t t.pt" /ck/am.pt; printf "%s\\0" "$ROW_BERT" "${{ARGS[@]}}"; printf "\\1"\n'
+    res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=str(REPO),
+                         env=dict(ENV, PATH=f"{BIN}:{ENV['PATH']}"))
+    assert res.returncode == 0, res.stderr
+    got = [out.split("\0")[:-1] for out in res.stdout.split("\1")[:-1]]
+    p = settings.profile(name, recipe)
+    if augment:
+        p = settings.replace(p, augment=augment)
+    assert got == [[settings.row_speech_bert(row), *settings.method(p, row, "/ck/t t.pt", "/ck/am.pt")]
+                   for row in settings.ROWS]
+    flags = [set(g[1:]) - {"slu_cross_entropy"} for g in got]
+    assert all(a <= b for a, b in zip(flags, flags[1:])) and got[0][0] == "SPEECH_BERT"
+    assert got[-1][1:] == settings.full_method(p, "/ck/t t.pt", "/ck/am.pt", p.augment)
+    assert ("--augment-hidden" in got[-1]) == ("hidden" in p.augment)
+
+
+def test_bad_augment_is_a_usage_error(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train_data.csv").write_text("")
+    res = subprocess.run(["bash", str(REPO / "examples" / "fsc" / "run.sh"), str(tmp_path), str(tmp_path / "w"),
+                          "--augment", "units,chorus"], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 2, res.stderr
+    assert "--augment takes units,hidden | units | hidden | none, not 'units,chorus'" in res.stderr
+    assert "usage: examples/fsc/run.sh" in res.stderr and not (tmp_path / "w").exists()
+
+
 def test_unknown_profile_is_a_usage_error():
     res = subprocess.run(["bash", str(REPO / "examples" / "librispeech" / "run.sh"), str(REPO), "/tmp/unused-work",
                           "--profile", "huge"], capture_output=True, text=True, env=ENV)

@@ -32,8 +32,7 @@ check_corpus
 [ -z "$PRE" ] || [ -f "$PRE/assets.env" ] || usage_error "$PRE: no assets.env (run examples/librispeech/run.sh first)"
 [ -z "$PRE" ] || python -m slu_kd_plugin.cli.check_assets --pretrained-env "$PRE/assets.env" || \
   usage_error "$PRE/assets.env names files that are gone or broken (nothing was run)"
-check_options; check_units; recipe_profile "$PROFILE"
-AUGMENT=${AUGMENT_OPT:-$AUGMENT}; augment_args "$AUGMENT"
+check_options; check_units; recipe_profile "$PROFILE" corpus "$AUGMENT_OPT"
 open_work
 GRID_MANIFEST=$M  # --ablation: per-voice scores where the manifests have test.spk
 

@@ -81,7 +81,7 @@ label_count() { grep -vc '^madeupword' "$1/label/dict.txt"; }
 # 10% subset (train10, SEEDS10 seeds), PARALLEL runs at once -> WORK/runs/SUBSET/ROW/seedK/.
 # It expects DATA (a data-bin with train and train10), GRID_MANIFEST (their manifest dir:
 # with a test.spk, each run's metrics.json scores every test voice), the recorded
-# SPEECH_BERT, PT_KD and AM_PT checkpoints, FT_KD and AUGMENT (see recipe_profile).
+# SPEECH_BERT, PT_KD and AM_PT checkpoints and args_method (see recipe_profile).
 SEEDS10=3; SEEDSFULL=1
 # grid_option ARGS...: --seeds-10pct N and --seeds-full N (see parse_options)
 grid_option() { case $1 in --seeds-10pct) SEEDS10=${2-};; --seeds-full) SEEDSFULL=${2-};; *) return 1;; esac; }
@@ -95,18 +95,11 @@ check_grid_options() {
 teacher_full() { train_teacher "$DATA" train teacher_train; }
 teacher_10pct() { train_teacher "$DATA" train10 teacher_train10; }
 
-# ft_run SUBSET ROW SEED: one cell of the table, cumulative as in the paper
+# ft_run SUBSET ROW SEED: one cell of the table, cumulative as in the paper (args_method)
 ft_run() {
   local sub=$1 row=$2 seed=$3 dir=$WORK/runs/$1/$2/seed$3 teacher=$CK/teacher_$1/checkpoint_best.pt
-  local bert=$PT_KD method=(--criterion slu_cross_entropy)
-  case $row in
-    baseline) bert=$SPEECH_BERT;;
-    pt_kd) ;;
-    ft_kd) method=($FT_KD --teacher-path "$teacher");;
-    am_pt) method=($FT_KD --teacher-path "$teacher" --am-path "$AM_PT");;
-    da) augment_args "$AUGMENT"
-        method=($FT_KD --teacher-path "$teacher" --am-path "$AM_PT" "${AUGMENT_ARGS[@]}");;
-  esac
+  args_method "$row" "$teacher" "$AM_PT" || return 1
+  local method=("${ARGS[@]}") bert=${!ROW_BERT}
   fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}" || return 1
   # manifests that name the test speakers: metrics.json then scores each voice
   local man=(); [ -f "${GRID_MANIFEST:-}/test.spk" ] && man=(--manifest-dir "$GRID_MANIFEST")
@@ -171,14 +164,16 @@ has_gpu() { python -m slu_kd_plugin.cli.recipe has-gpu 2>/dev/null; }
 #   debug: seconds per stage, for tests (2 layers x 32 dims, DS2 4 ch x 1 x 16)
 #   demo:  examples/synthetic's demo sizes: a few thousand utterances on 2 CPU cores
 #   paper: the paper's sizes and schedules (GPU territory)
-# "synthetic": the offline demo's values (the table's SYNTHETIC overlay).
-# AUGMENT: fine-tuning DA, units and/or hidden (span-masked units, masked BERT states) or none.
+# "synthetic": the offline demo's values (the table's SYNTHETIC overlay).  AUGMENT: a
+# recipe's --augment, fine-tuning DA instead of the profile's (units and/or hidden:
+# span-masked units, masked BERT states; or none); it sets the scalar AUGMENT and args_method.
 recipe_profile() {
-  local settings rc=0 names="debug|demo|paper"
-  settings=$(python -m slu_kd_plugin.cli.profile "$1" --shell --recipe "${2:-corpus}") || rc=$?
-  [ "${2:-}" = synthetic ] && names="demo|paper"
-  [ $rc = 2 ] && usage_error "unknown profile '$1' ($names)"
-  [ $rc = 0 ] || { echo "python -m slu_kd_plugin.cli.profile $1 failed" >&2; exit 1; }
+  local out msg rc=0
+  out=$(mktemp)
+  msg=$(python -m slu_kd_plugin.cli.profile "$1" --shell --recipe "${2:-corpus}" ${3:+--augment "$3"} 2>&1 >"$out") || rc=$?
+  local settings; settings=$(cat "$out"); rm -f "$out"
+  [ $rc = 2 ] && usage_error "$msg"
+  [ $rc = 0 ] || { echo "python -m slu_kd_plugin.cli.profile $1 failed: $msg" >&2; exit 1; }
   eval "$settings"
 }
 # for_subset STAGE SUBSET: EPOCHS and EVERY (validation interval) of STAGE (TEACHER,
@@ -372,18 +367,6 @@ train_teacher() {
   cp "$1/label/dict.txt" "$dir/label_dict.txt"
 }
 
-# augment_args LIST: the slu_finetuning flags of an AUGMENT value (units,hidden | units | hidden | none)
-AUGMENT_ARGS=()
-augment_args() {
-  local part; AUGMENT_ARGS=()
-  for part in ${1//,/ }; do
-    case $part in
-      units) AUGMENT_ARGS+=(--augment-units);; hidden) AUGMENT_ARGS+=(--augment-hidden);; none) ;;
-      *) usage_error "--augment takes units,hidden | units | hidden | none, not '$1'";;
-    esac
-  done
-}
-
 # fine_tune SAVE_DIR DATA SUBSET SPEECH_BERT [SEED] -- METHOD...: SLU fine-tuning of the
 # recorded DS2 sizes over SPEECH_BERT; METHOD: the criterion and what it adds
 fine_tune() {
@@ -394,13 +377,13 @@ fine_tune() {
   train "$save" "$data" "${ARGS[@]}" "${seed[@]}"
 }
 
-# train_slu DATA SUBSET: the full method: PT-KD speech BERT, FT-KD to the teacher,
-# DS2 initialised from AM-PT, data augmentation as AUGMENT says -> CK/slu
+# train_slu DATA SUBSET: the full method (the last row of args_method): PT-KD speech BERT,
+# FT-KD to the teacher, DS2 initialised from AM-PT, data augmentation as AUGMENT says -> CK/slu
 train_slu() {
   need_assets PT_KD AM_PT
-  augment_args "$AUGMENT"
-  fine_tune "$CK/slu" "$1" "$2" "$PT_KD" -- $FT_KD --teacher-path "$CK/teacher/checkpoint_best.pt" \
-    --am-path "$AM_PT" "${AUGMENT_ARGS[@]}"
+  args_method da "$CK/teacher/checkpoint_best.pt" "$AM_PT"
+  local method=("${ARGS[@]}")
+  fine_tune "$CK/slu" "$1" "$2" "${!ROW_BERT}" -- "${method[@]}"
 }
 
 # evaluate_slu DATA MANIFEST CORPUS SUBSET: valid and test metrics of CK/slu's best

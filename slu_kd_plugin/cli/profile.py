@@ -1,6 +1,7 @@
 """slu-kd-profile: the settings of a recipe profile (slu_kd_plugin/recipe/settings.py).
 
     slu-kd-profile demo --shell                     # what examples/common/stages.sh evals
+    slu-kd-profile demo --shell --augment units,hidden   # ... with a recipe's --augment
     slu-kd-profile demo --recipe synthetic --shell  # the offline demo's (examples/synthetic)
     slu-kd-profile paper --yaml ft_kd               # slu_kd_plugin/config/ft_kd.yaml
     slu-kd-profile paper --write-yaml               # every yaml file in slu_kd_plugin/config/
@@ -12,6 +13,7 @@ import argparse
 import inspect
 import shlex
 import sys
+from dataclasses import replace
 
 from ..recipe import settings, shell
 
@@ -22,6 +24,7 @@ def main(argv=None):
     ap.add_argument("name", help="debug | demo | paper")
     ap.add_argument("--recipe", choices=("corpus", "synthetic"), default="corpus",
                     help="corpus: examples/{librispeech,fsc,snips}; synthetic: the offline demo")
+    ap.add_argument("--augment", help="fine-tuning DA instead of the profile's: units,hidden | units | hidden | none")
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--shell", action="store_true", help="shell assignments and args_STAGE functions")
     what.add_argument("--yaml", metavar="STAGE", help="the hydra yaml of a stage (teacher, pt_kd, am_pt, ft_kd)")
@@ -30,9 +33,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         p = settings.profile(args.name, args.recipe)
-    except KeyError as e:
-        if not args.shell:  # the recipes word it themselves, with their usage text
-            print(f"slu-kd-profile: {e.args[0]}", file=sys.stderr)
+        if args.augment is not None:
+            settings.augment_flags(args.augment)  # refuses what is not a DA setting
+            p = replace(p, augment=args.augment)
+    except (KeyError, ValueError) as e:
+        # --shell: the recipes print it with their usage text
+        print(e.args[0] if args.shell else f"slu-kd-profile: {e.args[0]}", file=sys.stderr)
         return 2
     if args.shell:
         sys.stdout.write(shell.render(p))

@@ -301,6 +301,30 @@ def kd_flags(p):
     return ["--criterion", "slu_kd", "--kd-distance", p.kd_distance, *temperature]
 
 
+# The rows of the paper's Table 2, each adding one step of the method to the one before;
+# the last is the full system (the recipes' one fine-tuning run)
+ROWS = ("baseline", "pt_kd", "ft_kd", "am_pt", "da")
+
+
+def row_speech_bert(row):
+    """The recorded checkpoint (assets.env key) a row fine-tunes: + PT-KD on, the PT-KD one."""
+    return "SPEECH_BERT" if row == "baseline" else "PT_KD"
+
+
+def method(p, row, teacher, am):
+    """A row's fine-tuning criterion and what it adds: FT-KD to ``teacher`` from + FT-KD
+    on, the DS2 block of AM-PT (``am``) from + AM-PT on, the profile's DA in + DA."""
+    step = ROWS.index(row)
+    if step < ROWS.index("ft_kd"):
+        return ["--criterion", "slu_cross_entropy"]
+    out = [*kd_flags(p), "--teacher-path", teacher]
+    if step >= ROWS.index("am_pt"):
+        out += ["--am-path", am]
+    if row == "da":
+        out += augment_flags(p.augment)
+    return out
+
+
 def full_method(p, teacher, am, augment):
-    """The paper's full system: FT-KD to the teacher, DS2 from AM-PT, data augmentation."""
-    return [*kd_flags(p), "--teacher-path", teacher, "--am-path", am, *augment_flags(augment)]
+    """The paper's full system (row + DA) with fine-tuning DA ``augment``."""
+    return method(replace(p, augment=augment), "da", teacher, am)

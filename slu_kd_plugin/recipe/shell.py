@@ -56,7 +56,7 @@ def scalars(p):
         "SPM_VOCAB": p.spm_vocab, "MAX_POS": p.bert.max_positions, "TEXT_VECTOR": p.text_vector or "cls",
         # recorded in assets.env: the teacher and the SLU model are built at these sizes
         "TEXT_ARCH": " ".join(p.text.flags()), "DS2_ARCH": " ".join(p.ds2.flags()),
-        "AUGMENT": p.augment, "PARALLEL": p.parallel, "FT_KD": " ".join(S.kd_flags(p)),
+        "AUGMENT": p.augment, "PARALLEL": p.parallel,
         "TEACHER_EPOCHS_FULL": t.epochs, "TEACHER_EPOCHS_10PCT": t.epochs * p.teacher_10pct_scale,
         "TEACHER_EVERY_10PCT": p.teacher_10pct_scale,
         "FT_EPOCHS_FULL": ft.epochs, "FT_EPOCHS_10PCT": p.ft_epochs_10pct, "FT_EVERY_10PCT": p.ft_every_10pct,
@@ -71,7 +71,20 @@ def scalars(p):
     return out
 
 
+def render_method(p):
+    """``args_method ROW TEACHER AM``: ARGS <- the row's fine-tuning flags (``S.method``)
+    and ROW_BERT <- the assets.env key of the speech BERT it starts from."""
+    teacher, am = _marker(2), _marker(3)
+    refs = {teacher: '"$2"', am: '"$3"'}
+    cases = "".join(f"    {row}) ROW_BERT={S.row_speech_bert(row)}; "
+                    f"ARGS=({' '.join(_word(a, refs) for a in S.method(p, row, teacher, am))});;\n"
+                    for row in S.ROWS)
+    return (f"args_method() {{  # ROW TEACHER AM\n  case $1 in\n{cases}"
+            f"    *) echo \"args_method: no row '$1' ({'|'.join(S.ROWS)})\" >&2; return 1;;\n  esac\n}}\n")
+
+
 def render(p):
     lines = [f"# slu-kd-profile {p.name}: slu_kd_plugin/recipe/settings.py"]
     lines += [f"{k}={shlex.quote(str(v))}" for k, v in scalars(p).items()]
-    return "\n".join(lines) + "\n" + "".join(render_stage(n, fn, p) for n, fn in STAGES.items())
+    stages = "".join(render_stage(n, fn, p) for n, fn in STAGES.items())
+    return "\n".join(lines) + "\n" + stages + render_method(p)
