@@ -178,3 +178,33 @@ def test_word_lm_is_a_distribution_in_every_context():
 
     for ctx in [("<s>",), ("turn",), ("<s>", "turn"), ("turn", "on"), ("the",), ("music", "lights")]:
         assert abs(sum(prob(ctx + (w,)) for w in vocab) - 1) < 1e-3, ctx
+
+
+def test_like_keeps_the_units_and_fits_only_a_new_lm(corpus, tmp_path):
+    """--like QUANTIZER (a corpus decoded with its own LM over a pretrained dir's units):
+    QUANTIZER's frame rate is kept, the LM is the split's; other unit sources are refused."""
+    root, _ = corpus
+    fit = [tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx"]
+    base = tmp_path / "base20.pt"
+    assert subprocess.run([*fit, "--decoding", "phones", "--frame-ms", "20", "--out", str(base)], env=ENV).returncode == 0
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "train.txt").write_text("turn off the music\nbring me my socks\n")
+    res = subprocess.run([*fit, str(tmp_path / "m"), "--split", "train", "--like", str(base), "--out", str(tmp_path / "own.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    own = load_quantizer(tmp_path / "own.pt")
+    assert own.decoding == "words" and own.frame_ms == 20
+    assert sorted(line.split()[0] for line in own.word_lm["dict"].splitlines()) == \
+        sorted("turn off the music bring me my socks".split())
+
+    kmeans = tmp_path / "kmeans.pt"
+    assert subprocess.run([tool("slu-kd-fit-quantizer"), str(root), "--n-clusters", "4", "--max-frames", "2000",
+                           "--out", str(kmeans), "--no-progress"], env=ENV, capture_output=True).returncode == 0
+    state = torch.load(base, weights_only=True)
+    state["fingerprint"] = "0123456789abcdef"
+    torch.save(state, tmp_path / "other_am.pt")
+    for like, msg in ((kmeans, "--like takes a pocketsphinx quantizer"), (tmp_path / "other_am.pt", "another pocketsphinx acoustic model")):
+        res = subprocess.run([*fit, str(tmp_path / "m"), "--like", str(like), "--out", str(tmp_path / "bad.pt")],
+                             capture_output=True, text=True, env=ENV)
+        assert res.returncode != 0 and str(like) in res.stderr and msg in res.stderr, res.stderr
+    assert not (tmp_path / "bad.pt").exists()

@@ -46,6 +46,8 @@ augment_audio "$M" "$SUBSET" "$AUGMENT_AUDIO"; SUBSET=$TRAIN_SPLIT  # from here 
 if stage 1 "quantizer: the pretrained dir's, or fitted on the training subset"; then
   if [ -n "$PRE" ]; then
     cp "$PRE/assets.env" "$WORK/assets.env"; load_assets
+    # word decoding: the pretrained dir's units, decoded with the LM of this corpus' transcripts
+    own_lm_quantizer "$M" "$SUBSET" QUANTIZER "$WORK/quantizer.pt"
   else
     fit_quantizer "$M" "$SUBSET"
   fi

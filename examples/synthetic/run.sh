@@ -53,17 +53,18 @@ if stage 0 "prepare: synthetic corpora in the real layouts, and their manifests"
 fi
 
 UNITS=$SYN_UNITS; NJ=$(nproc)
-if stage 1 "quantizer: one for all speech"; then
-  # a word-decoding one gets the LM of the transcripts of both training sets, k-means is
-  # fitted on the paired audio
-  mkdir -p "$M/lm"; cat "$M/paired/train.txt" "$M/fsc/train.txt" > "$M/lm/train.txt"
-  if [ "$UNITS" = kmeans ]; then fit_quantizer "$M/paired" train; else fit_quantizer "$M/lm" train; fi
+if stage 1 "quantizer: one unit set for all speech"; then
+  # k-means is fitted on the paired audio; word decoding decodes each corpus with the LM of
+  # its own training transcripts: QUANTIZER (what the SLU model hears through) the
+  # commands', PAIRED_QUANTIZER the read sentences'
+  if [ "$UNITS" = kmeans ]; then fit_quantizer "$M/paired" train; else fit_quantizer "$M/fsc" train; fi
+  own_lm_quantizer "$M/paired" train PAIRED_QUANTIZER "$WORK/quantizer_paired.pt"
   timer_lap "quantizer"
 fi
 
 if stage 2 "units"; then
   featurize "$M/fsc" train train10 valid test
-  featurize "$M/paired" train valid
+  QUANTIZER=${PAIRED_QUANTIZER:-$QUANTIZER} featurize "$M/paired" train valid
   timer_lap "units"
 fi
 

@@ -31,6 +31,10 @@ def get_parser():
                         "the decoded words) or phones (all-phone decoding, corpus-independent)")
     p.add_argument("--frame-ms", type=int, default=30,
                    help="pocketsphinx: one phone token per this many ms of each phone")
+    p.add_argument("--like", metavar="QUANTIZER",
+                   help="pocketsphinx words: keep this pocketsphinx quantizer's frame rate and "
+                        "acoustic model (the units a speech BERT was pretrained on) and fit only "
+                        "the word LM anew, on this split's transcripts (a corpus' own LM)")
     p.add_argument("--split", default="train", help="manifest split to fit on")
     p.add_argument("--n-clusters", type=int, default=100, help="number of units (k)")
     p.add_argument("--max-frames", type=int, default=200000,
@@ -91,6 +95,21 @@ def _transcripts(manifest_dir, split):
         return f.read().splitlines()
 
 
+def _take_settings(args):
+    """--like: the frame rate of a pocketsphinx quantizer made with the installed acoustic model."""
+    from slu_kd_plugin.quantize import QuantizerError, load_quantizer
+    from slu_kd_plugin.quantize.pocketsphinx_phones import acoustic_model_fingerprint
+
+    like = load_quantizer(args.like)
+    if getattr(like, "kind", None) != "pocketsphinx_phones":
+        raise QuantizerError(f"{args.like}: --like takes a pocketsphinx quantizer, not {like.describe()}")
+    if args.decoding != "words":
+        raise QuantizerError("--like refits a word LM: it needs --decoding words")
+    if like.fingerprint != acoustic_model_fingerprint():
+        raise QuantizerError(f"{args.like}: made with another pocketsphinx acoustic model than the installed one")
+    args.frame_ms = like.frame_ms
+
+
 def _pocketsphinx(args):
     import torch
 
@@ -98,6 +117,8 @@ def _pocketsphinx(args):
     from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer, fit_word_lm
 
     try:
+        if args.like:
+            _take_settings(args)
         word_lm, info = None, {}
         if args.decoding == "words":
             word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split))
