@@ -63,7 +63,8 @@ class UnitsToProbs(nn.Module):
 def load_slu(path, data):
     """(eval-mode slu_ds2 model, task) of SLU checkpoint ``path``, its task reading the
     dictionaries of data-bin (or model directory) ``data``; a model needs no teacher."""
-    import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
+    import slu_kd_plugin
+    slu_kd_plugin.register()  # registers the plugin, allow-lists checkpoint types
     from fairseq import checkpoint_utils
     from fairseq.dataclass.utils import overwrite_args_by_name
 

@@ -15,7 +15,9 @@ import pytest
 import soundfile as sf
 import torch
 
-import slu_kd_plugin  # noqa: F401  (registers the plugin, allow-lists checkpoint types)
+import slu_kd_plugin
+
+slu_kd_plugin.register()  # registers the plugin, allow-lists checkpoint types
 from conftest import PLUGIN, error_message, run, tool
 from slu_kd_plugin.cli import binarize, evaluate, featurize, fit_quantizer, package, predict, prepare
 from slu_kd_plugin.checkpoints import CheckpointError

@@ -12,7 +12,9 @@ import types
 import pytest
 import torch
 
-import slu_kd_plugin  # noqa: F401  (registers the allow-list)
+import slu_kd_plugin
+
+slu_kd_plugin.register()  # registers the allow-list
 from fairseq import checkpoint_utils
 from fairseq.data import Dictionary
 from fairseq.logging import meters

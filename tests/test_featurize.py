@@ -7,7 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-import slu_kd_plugin  # noqa: F401
+import slu_kd_plugin
+
+slu_kd_plugin.register()  # fairseq knows the plugin
 from slu_kd_plugin.quantize import load_quantizer
 from slu_kd_plugin.quantize import featurize as F
 from slu_kd_plugin.quantize.featurize import (

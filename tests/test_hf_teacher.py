@@ -27,7 +27,8 @@ def hf_teacher(pipeline, tmp_path_factory):
 
 
 def _state(path):
-    import slu_kd_plugin  # noqa: F401  (safe loading of fairseq checkpoints)
+    import slu_kd_plugin
+    slu_kd_plugin.register()  # safe loading of fairseq checkpoints
     from slu_kd_plugin.checkpoints import load_state
 
     return load_state(str(path))
@@ -102,8 +103,8 @@ def test_ft_kd_with_hf_teacher_precomputed_equals_on_the_fly(trained, hf_teacher
 def test_ft_kd_refuses_hf_teacher_with_reordered_labels(trained, hf_teacher, tmp_path):
     # the labels the checkpoint records (no label_dict.txt beside it), reversed; read
     # raw (fairseq's loader turns cfg into objects safe loading would then refuse)
-    import slu_kd_plugin  # noqa: F401  (allow-lists what fairseq checkpoints pickle)
-
+    import slu_kd_plugin
+    slu_kd_plugin.register()  # allow-lists what fairseq checkpoints pickle
     state = torch.load(hf_teacher / "checkpoint_best.pt", map_location="cpu", weights_only=True)
     state["task_state"]["label_symbols"] = state["task_state"]["label_symbols"][::-1]
     teacher = tmp_path / "teacher" / "checkpoint_best.pt"

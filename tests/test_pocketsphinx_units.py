@@ -8,7 +8,9 @@ import pytest
 import soundfile as sf
 import torch
 
-import slu_kd_plugin  # noqa: F401  (safe-loading allow-list)
+import slu_kd_plugin
+
+slu_kd_plugin.register()  # safe-loading allow-list
 from slu_kd_plugin.quantize import QuantizerError, load_quantizer, merge_consecutive
 from slu_kd_plugin.quantize.featurize import featurize_split, merge_shards
 from slu_kd_plugin.quantize.pocketsphinx_phones import PocketsphinxPhoneQuantizer, phone_set, read_pronunciations

@@ -15,7 +15,9 @@ import pytest
 import soundfile as sf
 import torch
 
-import slu_kd_plugin  # noqa: F401  (installs the safe-loading allow-list)
+import slu_kd_plugin
+
+slu_kd_plugin.register()  # installs the safe-loading allow-list
 from slu_kd_plugin.quantize import (
     QuantizerError,
     UnsafeCheckpointError,

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def state_of(path):
-    import slu_kd_plugin  # noqa: F401  (allow-lists fairseq's checkpoint types)
+    import slu_kd_plugin
+    slu_kd_plugin.register()  # allow-lists fairseq's checkpoint types
     from fairseq import checkpoint_utils
 
     return checkpoint_utils.load_checkpoint_to_cpu(str(path))
@@ -71,7 +72,9 @@ def greedy_cer(ckpt, data, manifests, split):
     import editdistance
     import torch
 
-    import slu_kd_plugin  # noqa: F401
+    import slu_kd_plugin
+
+    slu_kd_plugin.register()  # fairseq knows the plugin
     from fairseq import checkpoint_utils
 
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([str(ckpt)], arg_overrides={"data": str(data)})

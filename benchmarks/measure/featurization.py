@@ -71,7 +71,8 @@ def write_vq_wav2vec(path, seed=0):
 
 
 def quantizer_params(path):
-    import slu_kd_plugin  # noqa: F401
+    import slu_kd_plugin
+    slu_kd_plugin.register()  # fairseq knows the plugin
     from slu_kd_plugin.quantize import load_quantizer
 
     q = load_quantizer(path)

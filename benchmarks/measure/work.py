@@ -70,8 +70,9 @@ def recorded_cfg(path):
     """{section: dict} of the config a fairseq checkpoint was trained with."""
     import torch
 
-    import slu_kd_plugin  # noqa: F401  (allow-lists the types fairseq checkpoints pickle)
+    import slu_kd_plugin
 
+    slu_kd_plugin.register()  # allow-lists the types fairseq checkpoints pickle
     try:  # mmap: only the config is needed, not gigabytes of weights
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError:  # legacy (non-zip) files cannot be mapped

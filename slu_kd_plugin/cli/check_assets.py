@@ -199,8 +199,8 @@ def text_model_arch(path):
 
 def main(argv=None):
     args = parse_args(argv)
-    import slu_kd_plugin  # noqa: F401  (allow-lists what fairseq checkpoints pickle)
-
+    import slu_kd_plugin
+    slu_kd_plugin.register()  # allow-lists what fairseq checkpoints pickle
     if args.text_model_arch:
         print(text_model_arch(args.text_model_arch))
         return
