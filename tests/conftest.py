@@ -7,6 +7,7 @@ by the real ``fairseq-train`` with tiny sizes.  Tests use the ``Pipeline`` objec
 re-run a stage with extra arguments (argparse keeps the last value of a repeated
 option, so extra arguments override the stage's own).
 """
+import fcntl
 import json
 import os
 import re
@@ -196,15 +197,45 @@ def train_all(p):
     p.timed("FT-KD", p.train_job("ft_kd"))
 
 
+def built_once(tmp_path_factory, name, build):
+    """``build(dir)`` into the base temp dir's ``name``, once per test session whatever the
+    number of pytest-xdist workers: the first worker to get here builds, under a lock in
+    the base temp dir the workers share; the others wait for it and reuse what it made."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker has its own basetemp below the shared one
+        base = base.parent
+    root = base / name
+    with open(f"{root}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not Path(f"{root}.done").exists():
+            shutil.rmtree(root, ignore_errors=True)  # what a failed build left starts anew
+            root.mkdir()
+            build(root)
+            Path(f"{root}.done").touch()
+    return root
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
-    p = Pipeline(tmp_path_factory.mktemp("pipeline"))
-    build_data(p)
-    return p
+    return Pipeline(built_once(tmp_path_factory, "pipeline", lambda root: build_data(Pipeline(root))))
 
 
 @pytest.fixture(scope="session")
-def trained(pipeline):
-    train_all(pipeline)
-    print("\npipeline timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipeline.timings.items()))
+def trained(pipeline, tmp_path_factory):
+    def train(_):
+        train_all(pipeline)
+        print("\npipeline timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipeline.timings.items()))
+
+    built_once(tmp_path_factory, "pipeline/checkpoints", train)
     return pipeline
+
+
+# pytest-xdist hands out whole files in collection order (pytest.ini): first the files
+# that make their own corpora and run whole recipes, the longest first, so that they run
+# beside the shared pipeline's build and the tests on it rather than after them
+LONG_FIRST = ("test_recipes.py", "test_published_recipes.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: else as collected

@@ -22,9 +22,15 @@ def _metrics(log, kind):
     return [float(r[f"{kind}_{k}"]) for r in log_records(log, kind) for k in ("loss", "accuracy")]
 
 
+@pytest.fixture(scope="module")
+def plain(trained, tmp_path_factory):
+    """FT-KD without DA, speech BERT states recomputed every step, teacher logits
+    computed once at load: the reference of both comparisons below."""
+    return _ft(trained, tmp_path_factory.mktemp("cache") / "plain", ["--teacher-logits", "precompute"], da=False)
+
+
 @pytest.mark.slow
-def test_cached_states_give_identical_training(trained, tmp_path):
-    plain = _ft(trained, tmp_path / "plain", [], da=False)
+def test_cached_states_give_identical_training(trained, plain, tmp_path):
     cached = _ft(trained, tmp_path / "cached", ["--cache-speech-states"], da=False)
     # the same numbers up to float summation order (the cache batches utterances by length)
     for kind in ("train", "valid"):
@@ -40,10 +46,10 @@ def test_no_cache_where_units_are_masked(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_on_the_fly_teacher_gives_the_precomputed_targets(trained, tmp_path):
+def test_on_the_fly_teacher_gives_the_precomputed_targets(trained, plain, tmp_path):
     # the teacher is frozen and in eval mode: running it on every batch must give the
     # very same KD targets (and so the same run) as computing them once at load
-    pre = _ft(trained, tmp_path / "pre", ["--teacher-logits", "precompute"], da=False)
+    pre = plain
     fly = _ft(trained, tmp_path / "fly", ["--teacher-logits", "on-the-fly"], da=False)
     for kind in ("train", "valid"):
         assert _metrics(pre, kind) == pytest.approx(_metrics(fly, kind), abs=0.01)

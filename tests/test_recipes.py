@@ -9,6 +9,7 @@ as ``--pretrained-dir``; SNIPS trains its own speech BERT, text model, PT-KD and
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -116,8 +117,8 @@ def runs(tmp_path_factory):
     # 16 training utterances cannot cover every intent the held-out speakers say
     fsc = Run("fsc", [recipe("fsc"), root / "fsc", root / "work_fsc", *debug, "--pretrained-dir", root / "work_ls",
                       "--allow-unseen-labels"], root / "work_fsc", root / "fsc.log") if ls.code == 0 else None
-    done = {"librispeech": ls, "snips": snips.wait(), "fsc": fsc.wait() if fsc else None}
-    print("\nrecipe wall times (s): " + ", ".join(f"{k} {r.seconds:.0f}" for k, r in done.items() if r))
+    done = {"librispeech": ls, "snips": snips.wait(), "fsc": fsc.wait() if fsc else None, "fsc_corpus": root / "fsc"}
+    print("\nrecipe wall times (s): " + ", ".join(f"{k} {r.seconds:.0f}" for k, r in done.items() if isinstance(r, Run)))
     return done
 
 
@@ -239,16 +240,21 @@ RESULTS_LINE = re.compile(r"^results: (.+/results\.json)$")
 
 
 @pytest.mark.slow
-def test_fsc_recipe_ablation_grid(tmp_path):
-    """--ablation: the demo's Table-2 grid on a user's corpus (offline, debug sizes): two
-    teachers, five rows x {full, 10%} x seeds, the demo's results.json/.md/.png, and a
-    rerun keeps every finished run."""
-    corpus, work = tmp_path / "fsc", tmp_path / "work"
-    subprocess.run([str(BIN / "slu-kd-synth"), "fsc", str(corpus), "--speakers", "4", "--utts-per-speaker", "8",
-                    "--valid-speakers", "1", "--test-speakers", "1", "--seed", "1", "--jobs", "1", "--quiet"],
-                   env=ENV, check=True, capture_output=True)
-    args = [recipe("fsc"), corpus, work, "--profile", "debug", "--allow-unseen-labels", "--nj", "1",
-            "--ablation", "--seeds-10pct", "2", "--seeds-full", "1"]
+def test_fsc_recipe_ablation_grid(runs, tmp_path):
+    """--ablation: the demo's Table-2 grid on a user's corpus (debug sizes): two teachers,
+    five rows x {full, 10%} x seeds, the demo's results.json/.md/.png, and a rerun keeps
+    every finished run.  Stages 0-7 are those of the FSC run above (--pretrained-dir: the
+    same in both modes, and asserted there): its work dir is copied without what stages
+    8-10 made, and the grid runs from stage 8."""
+    fsc = runs["fsc"]
+    assert fsc is not None, "the LibriSpeech recipe failed first"
+    fsc.check()
+    work = tmp_path / "work"
+    shutil.copytree(fsc.work, work, ignore=shutil.ignore_patterns("checkpoints", "eval*", "results.json",
+                                                                  "timings.tsv"))
+    args = [recipe("fsc"), runs["fsc_corpus"], work, "--profile", "debug", "--allow-unseen-labels", "--nj", "1",
+            "--pretrained-dir", runs["librispeech"].work, "--ablation", "--seeds-10pct", "2", "--seeds-full", "1",
+            "--stage", "8"]
     run = Run("fsc --ablation", args, work, tmp_path / "ablation.log").wait(timeout=1800)
     run.check()
     assert RESULTS_LINE.match(run.lines[-1]) and run.lines[-1] == f"results: {work / 'results.json'}", run.lines[-5:]
@@ -273,7 +279,7 @@ def test_fsc_recipe_ablation_grid(tmp_path):
     logs = sorted(work.glob("runs/*/*/seed*/train.log")) + sorted(work.glob("checkpoints/teacher_*/train.log"))
     assert len(logs) == 5 * (1 + 2) + 2
     before = {p: p.stat().st_mtime_ns for p in logs}
-    again = Run("fsc --ablation rerun", [*args, "--stage", "8"], work, tmp_path / "rerun.log").wait()
+    again = Run("fsc --ablation rerun", args, work, tmp_path / "rerun.log").wait()
     again.check()
     assert sum("done before, kept" in line for line in again.lines) == len(logs), again.lines
     assert {p: p.stat().st_mtime_ns for p in logs} == before

@@ -28,11 +28,18 @@ def run_train_wrapper(trained, save, threads, extra=()):
     return save / "train.log"
 
 
+@pytest.fixture(scope="module")
+def wrapped(trained, tmp_path_factory):
+    """One run of the train() wrapper on one thread (its save dir), for the tests below."""
+    save = tmp_path_factory.mktemp("watch") / "ft"
+    run_train_wrapper(trained, save, threads=1)
+    return save
+
+
 @pytest.mark.slow
-def test_train_wrapper_writes_tensorboard_curves_and_sets_threads(trained, tmp_path):
-    save = tmp_path / "ft"
-    log = run_train_wrapper(trained, save, threads=1)
-    text = log.read_text()
+def test_train_wrapper_writes_tensorboard_curves_and_sets_threads(wrapped):
+    save = wrapped
+    text = (save / "train.log").read_text()
     assert "Please install tensorboardX" not in text
     assert "slu-kd-train: rank 0: 1 torch threads" in text  # SLU_KD_THREADS reached fairseq-train
     for tag in ("train", "valid"):
@@ -46,12 +53,12 @@ def test_train_wrapper_writes_tensorboard_curves_and_sets_threads(trained, tmp_p
 
 
 @pytest.mark.slow
-def test_curves_read_a_real_log_in_both_formats(trained, tmp_path):
+def test_curves_read_a_real_log_in_both_formats(trained, wrapped, tmp_path):
     from slu_kd_plugin.cli.curves import plot_log, read_log
 
     json_log = trained.log("ft_kd")  # conftest trains with --log-format json
-    simple_log = run_train_wrapper(trained, tmp_path / "ft", threads=1, extra=["--max-epoch", "2"])
-    for log, epochs, max_epoch in ((json_log, 5, 5), (simple_log, 2, 2)):
+    simple_log = wrapped / "train.log"  # the recipes' train() logs in fairseq's simple format
+    for log, epochs, max_epoch in ((json_log, 5, 5), (simple_log, 3, 3)):
         curves = read_log(log)
         assert [s["epoch"] for s in curves["train"]] == list(range(1, epochs + 1))
         assert curves["max_epoch"] == max_epoch
