@@ -180,6 +180,14 @@ def test_fsc_recipe_with_pretrained_dir(runs):
     assert not (run.work / "checkpoints" / "pt_kd").exists()
     assert (run.work / "data-bin" / "units" / "dict.txt").read_text() == (ls_work / "data-bin" / "units" / "dict.txt").read_text()
     assert (run.work / "data-bin" / "input0" / "dict.txt").read_text() == (ls_work / "data-bin" / "input0" / "dict.txt").read_text()
+    # the pretrained dir's units, decoded with the LM of this corpus' own transcripts
+    from slu_kd_plugin.quantize import load_quantizer
+    from slu_kd_plugin.quantize.pocketsphinx_phones import transcript_words
+    own, pretrained = (load_quantizer(a["QUANTIZER"]) for a in (results["assets"], assets(ls_work)))
+    assert results["assets"]["QUANTIZER"] == str(run.work / "quantizer.pt") and own.frame_ms == pretrained.frame_ms
+    lm_words = {line.split()[0] for line in own.word_lm["dict"].splitlines()}
+    fsc_words = {w for s in transcript_words((run.work / "manifests" / "train.txt").read_text().splitlines()) for w in s}
+    assert lm_words <= fsc_words and lm_words != {line.split()[0] for line in pretrained.word_lm["dict"].splitlines()}
 
 
 @pytest.mark.slow
