@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
+import slu_kd_plugin
 from slu_kd_plugin.recipe import settings
+
+# the tests parse fairseq options with --user-dir in this process, after the plugin was
+# imported (which no longer imports fairseq): fairseq then registers nothing itself
+slu_kd_plugin.register()
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "slu_kd_plugin"

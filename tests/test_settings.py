@@ -99,3 +99,17 @@ def test_the_demo_overlay_is_what_differs():
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
                       "ft_every_10pct", "hf_teacher", "corpus", "parallel", "pt_kd_text"}
     assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 15, "1e-4", 30)
+
+
+def test_recipe_helpers_do_not_load_fairseq_and_training_still_knows_the_plugin():
+    """The recipes read the table and metric files in a process each: importing the plugin
+    for that must not load fairseq (~5 s of CPU a call); slu-kd-train, which imports the
+    plugin before fairseq (so --user-dir finds it imported), still has every task."""
+    import sys
+    code = "import sys, slu_kd_plugin.recipe.shell, slu_kd_plugin.cli.recipe; sys.exit('fairseq' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env=ENV).returncode == 0
+    res = subprocess.run([sys.executable, "-m", "slu_kd_plugin.cli.train", "/nonexistent", "--user-dir", "slu_kd_plugin",
+                          "--task", "slu_finetuning", "--arch", "slu_ds2", "--criterion", "slu_kd", "--cpu",
+                          "--batch-size", "2"], capture_output=True, text=True, env=ENV, cwd=str(REPO))
+    # the task and criterion were found (the task's own error on the missing data dir)
+    assert "/nonexistent/label/dict.txt: label dictionary not found" in res.stderr, res.stderr[-2000:]

@@ -84,6 +84,11 @@ def launch(prog, cli_main, argv=None):
     print(f"{prog}: rank {rank}: {torch.get_num_threads()} torch threads", file=sys.stderr, flush=True)
     sys.argv = [prog, *argv]
     fairseq_log_format()
+    # this process imported the plugin before fairseq: --user-dir then finds it imported
+    # and registers nothing itself
+    import slu_kd_plugin
+
+    slu_kd_plugin.register()
     cli_main()
 
 

@@ -51,6 +51,10 @@ def stage_args(p, stage):
 
 def _parse(argv):
     from fairseq import options
+
+    from .. import register
+
+    register()  # --user-dir registers nothing when the plugin was imported before fairseq
     return options.parse_args_and_arch(options.get_training_parser(), argv)
 
 
