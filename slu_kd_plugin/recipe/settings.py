@@ -118,9 +118,7 @@ PROFILES = {
         bert=Roberta(512, 2, 32, 64, 2), text=Roberta(128, 2, 32, 64, 2), ds2=DS2(4, 1, 16), warmup=5,
         speech_bert=Schedule(8, 1, "1e-3"), text_model=Schedule(32, 1, "1e-3"), teacher=Schedule(8, 2, "1e-3"),
         pt_kd=Schedule(8, 1, "3e-4"), am_pt=Schedule(8, 1, "1e-3"), ft=Schedule(8, 2, "1e-3"), ft_epochs_10pct=2,
-        cache=True, augment="units,hidden",
-        # --ablation's runs at once: a debug-size run is mostly single-threaded start-up
-        parallel=2),
+        cache=True, augment="units,hidden"),
     # a few thousand utterances on 2 CPU cores
     "demo": Profile(
         "demo", kmeans_k=100, kmeans_frames=200000, phone_frame_ms=30, spm_vocab=300,
