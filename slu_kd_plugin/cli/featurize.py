@@ -79,8 +79,7 @@ def main(argv=None):
     if not args.quantizer:
         parser.error("the following arguments are required: --quantizer")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    import slu_kd_plugin
-    slu_kd_plugin.register()  # safe-loading allow-list
+    # (quantizer files are read by checkpoints.torch_load, which installs the allow-list)
     from slu_kd_plugin.quantize import QuantizerError
     from slu_kd_plugin.quantize.featurize import FeaturizeError
 

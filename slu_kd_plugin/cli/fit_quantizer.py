@@ -59,9 +59,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    import slu_kd_plugin
-
-    slu_kd_plugin.register()  # safe-loading allow-list
+    # (quantizer files are read by checkpoints.torch_load, which installs the allow-list)
     from slu_kd_plugin.quantize import QuantizerError
     from slu_kd_plugin.quantize.featurize import FeaturizeError, read_manifest
 
