@@ -210,3 +210,24 @@ def test_like_keeps_the_units_and_fits_only_a_new_lm(corpus, tmp_path):
                              capture_output=True, text=True, env=ENV)
         assert res.returncode != 0 and str(like) in res.stderr and msg in res.stderr, res.stderr
     assert not (tmp_path / "bad.pt").exists()
+
+
+def test_topn_is_stored_and_used_old_files_keep_four(words_file, corpus, tmp_path):
+    """Word decoding scores 16 Gaussians per codebook unless told otherwise; a file written
+    before topn was stored decodes as it did (pocketsphinx's 4); a bad value writes nothing."""
+    _, paths = corpus
+    q = load_quantizer(words_file)
+    assert q.topn == 16 and q._make_decoder().config["topn"] == 16
+    state = torch.load(words_file, weights_only=True)
+    del state["topn"]
+    torch.save(state, tmp_path / "old.pt")
+    old = load_quantizer(tmp_path / "old.pt")
+    four = PocketsphinxPhoneQuantizer(frame_ms=30, word_lm=q.word_lm, topn=4)
+    assert old.topn == 4 and old._make_decoder().config["topn"] == 4
+    wav = torch.from_numpy(sf.read(paths["espeak", 0], dtype="float32")[0])
+    assert old.encode(wav) == four.encode(wav)
+    assert PocketsphinxPhoneQuantizer().topn == 4  # all-phone decoding keeps pocketsphinx's default
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--decoding", "phones",
+                          "--topn", "200", "--out", str(tmp_path / "q.pt")], capture_output=True, text=True, env=ENV)
+    assert res.returncode != 0 and "topn must be 1-128" in res.stderr
+    assert not os.path.exists(tmp_path / "q.pt")

@@ -31,6 +31,11 @@ def get_parser():
                         "the decoded words) or phones (all-phone decoding, corpus-independent)")
     p.add_argument("--frame-ms", type=int, default=30,
                    help="pocketsphinx: one phone token per this many ms of each phone")
+    p.add_argument("--topn", type=int,
+                   help="pocketsphinx: Gaussians scored per phone codebook and frame, 1-128 "
+                        "(default 16 for words, pocketsphinx's own 4 for phones; in word "
+                        "decoding 4 decodes unfamiliar voices worse, 128 best and ~4x slower "
+                        "than 16; README)")
     p.add_argument("--like", metavar="QUANTIZER",
                    help="pocketsphinx words: keep this pocketsphinx quantizer's frame rate and "
                         "acoustic model (the units a speech BERT was pretrained on) and fit only "
@@ -123,7 +128,7 @@ def _pocketsphinx(args):
         if args.decoding == "words":
             word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split))
             info = {"manifest": os.path.abspath(args.manifest_dir), "split": args.split}
-        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info)
+        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info, topn=args.topn)
         q.encode(torch.zeros(16000))  # the decoder starts, or fails here
     except QuantizerError as e:
         sys.exit(f"slu-kd-fit-quantizer: error: {e}")
