@@ -31,3 +31,18 @@ def atomic_save_bytes(path, write_fn):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, without matplotlib's font-search
+    DEBUG lines: importing the plugin can load fairseq, whose logging set-up lets them
+    through into the recipes' logs."""
+    import logging
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -54,16 +54,9 @@ def read_log(path):
 
 def plot_log(log, out, title=None):
     """Draw ``log``'s curves to ``out`` (atomically); returns the parsed curves."""
-    import logging
+    from ..utils import pyplot
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # importing the plugin (python -m) loads fairseq, whose logging set-up lets
-    # matplotlib's font-search debug lines through
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    plt = pyplot()
     curves = read_log(log)
     if not curves["train"] and not curves["valid"]:
         raise ValueError(f"{log}: no per-epoch train/valid summary lines (is it a fairseq-train log?)")

@@ -116,10 +116,9 @@ def write_outputs(out_dir, metrics, names, ids, refs, preds, probs, utt_ids):
 
 
 def plot_confusion(path, names, refs, preds):
-    import matplotlib
+    from ..utils import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = len(names)
     m = torch.zeros(n, n)

@@ -133,10 +133,9 @@ def timings_table(path):
 
 
 def plot(table, path):
-    import matplotlib
+    from ..utils import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.38
