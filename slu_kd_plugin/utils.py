@@ -39,10 +39,10 @@ def pyplot():
     through into the recipes' logs."""
     import logging
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # before the import, which logs too
     import matplotlib
 
     matplotlib.use("Agg")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib.pyplot as plt
 
     return plt
