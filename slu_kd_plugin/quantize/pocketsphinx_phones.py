@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 KIND = "pocketsphinx_phones"
 VERSION = 1
-DEFAULT_TOPN = {"words": 16, "phones": 4}  # new quantizers, by decoding (README, "topn")
+DEFAULT_TOPN = {"words": 16, "phones": 4}  # new quantizers, by decoding (README: "Gaussians scored per frame")
 LEGACY_TOPN = 4  # pocketsphinx's own default: files written before topn was stored
 
 
