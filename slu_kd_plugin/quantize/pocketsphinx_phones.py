@@ -46,8 +46,8 @@ logger = logging.getLogger(__name__)
 
 KIND = "pocketsphinx_phones"
 VERSION = 1
-DEFAULT_TOPN = {"words": 16, "phones": 4}  # new quantizers, by decoding (README: "Gaussians scored per frame")
 LEGACY_TOPN = 4  # pocketsphinx's own default: files written before topn was stored
+DEFAULT_TOPN = {"words": 16, "phones": LEGACY_TOPN}  # new quantizers, by decoding (README: "Gaussians scored per frame")
 
 
 def _package():
@@ -136,19 +136,17 @@ class PocketsphinxPhoneQuantizer(Quantizer):
         if self.fingerprint != acoustic_model_fingerprint():
             raise QuantizerError(f"{self.path}: made with another pocketsphinx acoustic model "
                                  f"({self.fingerprint}, installed {acoustic_model_fingerprint()})")
-        hmm = os.path.join(model_dir(), "en-us")
+        common = dict(hmm=os.path.join(model_dir(), "en-us"), topn=self.topn, loglevel="FATAL")
         if not self.word_lm:
-            return ps.Decoder(ps.Config(hmm=hmm, allphone=os.path.join(model_dir(), "en-us-phone.lm.bin"),
-                                        lw=self.lw, beam=1e-20, pbeam=1e-20, topn=self.topn,
-                                        loglevel="FATAL"))
+            return ps.Decoder(ps.Config(allphone=os.path.join(model_dir(), "en-us-phone.lm.bin"),
+                                        lw=self.lw, beam=1e-20, pbeam=1e-20, **common))
         self._prons = {line.split()[0]: line.split()[1:] for line in self.word_lm["dict"].splitlines()}
         with tempfile.TemporaryDirectory(prefix="slu-kd-ps-") as tmp:
             paths = {k: os.path.join(tmp, k) for k in ("arpa", "dict")}
             for k, path in paths.items():
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(self.word_lm[k])
-            return ps.Decoder(ps.Config(hmm=hmm, lm=paths["arpa"], dict=paths["dict"], topn=self.topn,
-                                        loglevel="FATAL"))
+            return ps.Decoder(ps.Config(lm=paths["arpa"], dict=paths["dict"], **common))
 
     def segments(self, wav):
         """[(phone, n_10ms_frames)] of a 1-D float 16 kHz waveform."""
