@@ -76,12 +76,13 @@ def test_unfinished_work_dir_is_refused_with_the_way_to_make_one(tmp_path):
     assert not (tmp_path / "benchmarks.json").exists()
 
 
-# the demo stages (examples/synthetic/run.sh's 'stage N "what"') whose outputs the benchmark reads
+# the demo stages (examples/synthetic/run.sh's 'stage N "what"', or side_by_side_stages'
+# 'N "what" functions') whose outputs the benchmark reads
 NEEDED = ("prepare", "quantizer", "units", "data-bin", "speech BERT", "text model", "PT-KD", "AM-PT", "text teachers")
 
 
 def last_needed_demo_stage():
-    stages = re.findall(r'stage (\d+) "([^"]+)"', (REPO / "examples" / "synthetic" / "run.sh").read_text())
+    stages = re.findall(r'\b(\d+) "([^"]+)"', (REPO / "examples" / "synthetic" / "run.sh").read_text())
     assert {what.split(":")[0] for _, what in stages} >= {"prepare", "PT-KD", "AM-PT", "text teachers"}, stages
     return max(int(n) for n, what in stages if what.startswith(NEEDED))
 

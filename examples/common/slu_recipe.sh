@@ -78,16 +78,23 @@ pretrained() {  # pretrained KEY: true (and checked) when --pretrained-dir gave 
   need_assets "$1"; [ -f "${!1}" ] || { echo "${!1}: missing" >&2; exit 1; }
   echo "   $1: ${!1} (from $PRE)"
 }
-if stage 4 "speech BERT"; then pretrained SPEECH_BERT || train_speech_bert "$DATA" "$SUBSET"; timer_lap "speech BERT"; fi
-if stage 5 "text model"; then pretrained TEXT_MODEL || train_text_model "$DATA" "$SUBSET"; timer_lap "text model"; fi
-if stage 6 "PT-KD"; then pretrained PT_KD || train_pt_kd "$DATA" "$SUBSET"; timer_lap "PT-KD"; fi
+speech_bert() { pretrained SPEECH_BERT || train_speech_bert "$DATA" "$SUBSET"; }
+text_model() { pretrained TEXT_MODEL || train_text_model "$DATA" "$SUBSET"; }
+pt_kd() { pretrained PT_KD || train_pt_kd "$DATA" "$SUBSET"; }
+teacher() { train_teacher "$DATA" "$SUBSET"; }
+# side by side, one thread each, what needs nothing of the other: the speech BERT (units)
+# and the text model (transcripts); then PT-KD (both) and the text teacher(s) (the text
+# model's); AM-PT (PT-KD's) after them
+side_by_side_stages 4 "speech BERT" speech_bert 5 "text model" text_model
+if [ -n "$ABLATION" ]; then
+  side_by_side_stages 6 "PT-KD" pt_kd 8 "text teachers: checkpoints/teacher_train and teacher_train10" \
+    "teacher_full teacher_10pct"
+else
+  side_by_side_stages 6 "PT-KD" pt_kd 8 "text teacher: checkpoints/teacher, fine-tuned from the text model" teacher
+fi
 if stage 7 "AM-PT"; then pretrained AM_PT || train_am_pt "$DATA" "$SUBSET"; timer_lap "AM-PT"; fi
 
 if [ -n "$ABLATION" ]; then  # the Table-2 grid, as examples/synthetic/run.sh runs it
-  if stage 8 "text teachers: checkpoints/teacher_train and teacher_train10"; then
-    teacher_full; teacher_10pct
-    timer_lap "text teachers"
-  fi
   if stage 9 "SLU fine-tuning: the Table-2 grid, runs/{train,train10}/ROW/seedK"; then
     run_grid
     timer_lap "SLU fine-tuning grid"
@@ -96,11 +103,6 @@ if [ -n "$ABLATION" ]; then  # the Table-2 grid, as examples/synthetic/run.sh ru
     grid_results
   fi
 else
-  if stage 8 "text teacher: checkpoints/teacher, fine-tuned from the text model"; then
-    train_teacher "$DATA" "$SUBSET"
-    timer_lap "text teacher"
-  fi
-
   if stage 9 "SLU fine-tuning: checkpoints/slu (PT-KD + FT-KD + AM-PT + DA)"; then
     train_slu "$DATA" "$SUBSET"
     timer_lap "SLU fine-tuning"

@@ -72,6 +72,21 @@ side_by_side() {
   for f in "${pids[@]}"; do wait "$f" || fail=1; done
   return $fail
 }
+# side_by_side_stages N WHAT FUNCTIONS [N WHAT FUNCTIONS]...: the selected ones of these
+# stages (FUNCTIONS: one or more, space-separated) side by side, what they recorded in
+# their subshells loaded, one timer lap named after them (WHAT up to its first ':', joined
+# by ' + ').  For stages that need nothing of each other: on 2 cores two or three small
+# trainings at one thread each finish before the same run one after the other at two.
+side_by_side_stages() {
+  local jobs=() names=() joined
+  while [ $# -ge 3 ]; do
+    if stage "$1" "$2"; then jobs+=($3); names+=("${2%%:*}"); fi
+    shift 3
+  done
+  [ ${#jobs[@]} -gt 0 ] || return 0
+  side_by_side "${jobs[@]}"; load_assets
+  printf -v joined ' + %s' "${names[@]}"; timer_lap "${joined# + }"
+}
 
 label_count() { grep -vc '^madeupword' "$1/label/dict.txt"; }
 
@@ -186,11 +201,15 @@ for_subset() {
 }
 
 # set_asset KEY VALUE: record KEY=VALUE in WORK/assets.env (a file `source` reads) and here
+# (under a lock: stages that run side by side record theirs at the same time)
 set_asset() {
   local f=$WORK/assets.env
-  touch "$f"
-  { grep -v "^$1=" "$f" || true; printf '%s=%q\n' "$1" "$2"; } > "$f.tmp"
-  mv "$f.tmp" "$f"
+  (
+    flock 9
+    touch "$f"
+    { grep -v "^$1=" "$f" || true; printf '%s=%q\n' "$1" "$2"; } > "$f.tmp.$BASHPID"
+    mv "$f.tmp.$BASHPID" "$f"
+  ) 9> "$f.lock"
   printf -v "$1" '%s' "$2"
 }
 load_assets() { if [ -f "$WORK/assets.env" ]; then source "$WORK/assets.env"; fi; }

@@ -93,13 +93,7 @@ fi
 # run side by side, one thread each (on 2 cores, three small jobs at 1 thread beat one at 2);
 # teacher_full and teacher_10pct: examples/common/stages.sh (the grid's)
 pt_kd() { train_pt_kd "$PAIRED" train; }
-JOBS=()
-stage 6 "PT-KD" && JOBS+=(pt_kd)
-stage 8 "text teachers: full data and 10% (beside PT-KD)" && JOBS+=(teacher_full teacher_10pct)
-if [ ${#JOBS[@]} -gt 0 ]; then
-  side_by_side "${JOBS[@]}"; load_assets  # what PT-KD recorded in its subshell
-  timer_lap "$(stage 8 && echo "text teachers")$(stage 8 && stage 6 && echo " + ")$(stage 6 && echo PT-KD)"
-fi
+side_by_side_stages 6 "PT-KD" pt_kd 8 "text teachers: full data and 10% (beside PT-KD)" "teacher_full teacher_10pct"
 
 if stage 7 "AM-PT: CTC on characters over the frozen PT-KD speech BERT"; then
   train_am_pt "$PAIRED" train
