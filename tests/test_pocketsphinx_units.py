@@ -115,6 +115,19 @@ def test_sharded_featurization_equals_one_pass(corpus, quantizer_file, tmp_path)
     assert one == (tmp_path / "two" / "train.units").read_text() and len(one.splitlines()) == 6
 
 
+def test_an_utterance_gives_its_tokens_whatever_was_decoded_before(words_file):
+    """The decoder carries nothing from one utterance to the next (pocketsphinx's own
+    would: its noise and cepstral-mean estimates): decoding A, B, A gives A's tokens
+    twice, as a fresh quantizer gives them (slu-kd-predict decodes one wav alone)."""
+    word_lm = load_quantizer(words_file).word_lm
+    q, fresh = (PocketsphinxPhoneQuantizer(word_lm=word_lm, phone_tokens=0) for _ in range(2))  # durations: boundaries show
+    slow, fast = (torch.from_numpy(synthesize(SENTENCES[0], Speaker("flite", "slt", "", rate, 50, "white", 30.0, 0.5),
+                                              seed=0)) for rate in (120, 220))
+    first = q.encode(slow)
+    q.encode(fast)
+    assert q.encode(slow) == first == fresh.encode(slow)
+
+
 def test_file_of_another_acoustic_model_is_refused(quantizer_file, tmp_path):
     state = torch.load(quantizer_file, weights_only=True)
     state["fingerprint"] = "0123456789abcdef"
@@ -230,4 +243,39 @@ def test_topn_is_stored_and_used_old_files_keep_four(words_file, corpus, tmp_pat
     res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--decoding", "phones",
                           "--topn", "200", "--out", str(tmp_path / "q.pt")], capture_output=True, text=True, env=ENV)
     assert res.returncode != 0 and "topn must be 1-128" in res.stderr
+    assert not os.path.exists(tmp_path / "q.pt")
+
+
+def test_phone_tokens_give_the_same_words_the_same_tokens_at_any_speaking_rate(words_file, tmp_path):
+    """Word decoding writes each phone as 3 tokens: the same sentence, slow and fast, gives
+    one token sequence (with durations kept the fast one is shorter).  A file written
+    before phone_tokens was stored keeps durations; --like keeps the tokens per phone; a
+    bad value writes nothing."""
+    q = load_quantizer(words_file)
+    assert q.phone_tokens == 3 and "3 tokens per phone" in q.describe()
+    durations = PocketsphinxPhoneQuantizer(frame_ms=30, word_lm=q.word_lm, phone_tokens=0)
+    slow, fast = (torch.from_numpy(synthesize(SENTENCES[0], Speaker("flite", "slt", "", rate, 50, "white", 30.0, 0.5),
+                                              seed=0)) for rate in (120, 220))
+    assert q.encode(slow) == q.encode(fast)
+    units = q.encode(slow)
+    assert units[:3] == ["SIL"] * 3 and units[3:6] == ["T"] * 3 and len(units) % 3 == 0  # "<s> turn ..."
+    assert len(durations.encode(fast)) < len(durations.encode(slow))
+    assert merge_consecutive(durations.encode(slow)) == merge_consecutive(units)
+
+    state = torch.load(words_file, weights_only=True)
+    del state["phone_tokens"]
+    torch.save(state, tmp_path / "old.pt")
+    assert load_quantizer(tmp_path / "old.pt").encode(slow) == durations.encode(slow)
+    assert PocketsphinxPhoneQuantizer().phone_tokens == 0  # all-phone decoding: durations are heard
+
+    fit = [tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx"]
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "train.txt").write_text("turn off the music\n")
+    res = subprocess.run([*fit, str(tmp_path / "m"), "--like", str(tmp_path / "old.pt"), "--phone-tokens", "3",
+                          "--out", str(tmp_path / "own.pt")], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert load_quantizer(tmp_path / "own.pt").phone_tokens == 0  # the units the old file's speech BERT knows
+    res = subprocess.run([*fit, "--decoding", "phones", "--phone-tokens", "11", "--out", str(tmp_path / "q.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode != 0 and "phone_tokens must be 0 (durations kept) to 10" in res.stderr
     assert not os.path.exists(tmp_path / "q.pt")

@@ -6,10 +6,11 @@
         --max-frames 200000 --seed 1 --out kmeans.pt
 
 pocketsphinx: phone units of CMU's pretrained en-us acoustic model (the pocketsphinx
-package), one token per --frame-ms of each decoded phone.  --decoding words decodes
-words with a trigram LM fitted on the split's transcripts ({split}.txt) and writes their
-phones; --decoding phones decodes phones with the package's generic phone LM (nothing
-is fitted).  The file records the settings, the LM and which acoustic model it needs.
+package).  --decoding words decodes words with a trigram LM fitted on the split's
+transcripts ({split}.txt) and writes their phones, --phone-tokens tokens each;
+--decoding phones decodes phones with the package's generic phone LM (nothing is
+fitted), one token per --frame-ms of each.  The file records the settings, the LM
+and which acoustic model it needs.
 kmeans: MFCC + k-means fitted on a seeded random subset of the split's frames, so
 the same data and seed always give the same file.
 """
@@ -36,9 +37,15 @@ def get_parser():
                         "(default 16 for words, pocketsphinx's own 4 for phones; in word "
                         "decoding 4 decodes unfamiliar voices worse, 128 best and ~4x slower "
                         "than 16; README)")
+    p.add_argument("--phone-tokens", type=int,
+                   help="pocketsphinx: write each decoded phone (and each pause) as this many "
+                        "tokens whatever its duration, 0-10; 0 keeps durations (one token per "
+                        "--frame-ms). Default 3 for words (a word's phone durations are made up "
+                        "from its length, i.e. from how fast the voice speaks; README), 0 for phones")
     p.add_argument("--like", metavar="QUANTIZER",
-                   help="pocketsphinx words: keep this pocketsphinx quantizer's frame rate and "
-                        "acoustic model (the units a speech BERT was pretrained on) and fit only "
+                   help="pocketsphinx words: keep this pocketsphinx quantizer's frame rate, "
+                        "tokens per phone and acoustic model (the units a speech BERT was "
+                        "pretrained on) and fit only "
                         "the word LM anew, on this split's transcripts (a corpus' own LM)")
     p.add_argument("--split", default="train", help="manifest split to fit on")
     p.add_argument("--n-clusters", type=int, default=100, help="number of units (k)")
@@ -101,7 +108,7 @@ def _transcripts(manifest_dir, split):
 
 
 def _take_settings(args):
-    """--like: the frame rate of a pocketsphinx quantizer made with the installed acoustic model."""
+    """--like: the units of a pocketsphinx quantizer made with the installed acoustic model."""
     from slu_kd_plugin.quantize import QuantizerError, load_quantizer
     from slu_kd_plugin.quantize.pocketsphinx_phones import acoustic_model_fingerprint
 
@@ -112,7 +119,7 @@ def _take_settings(args):
         raise QuantizerError("--like refits a word LM: it needs --decoding words")
     if like.fingerprint != acoustic_model_fingerprint():
         raise QuantizerError(f"{args.like}: made with another pocketsphinx acoustic model than the installed one")
-    args.frame_ms = like.frame_ms
+    args.frame_ms, args.phone_tokens = like.frame_ms, like.phone_tokens
 
 
 def _pocketsphinx(args):
@@ -128,7 +135,8 @@ def _pocketsphinx(args):
         if args.decoding == "words":
             word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split))
             info = {"manifest": os.path.abspath(args.manifest_dir), "split": args.split}
-        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info, topn=args.topn)
+        q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info, topn=args.topn,
+                                       phone_tokens=args.phone_tokens)
         q.encode(torch.zeros(16000))  # the decoder starts, or fails here
     except QuantizerError as e:
         sys.exit(f"slu-kd-fit-quantizer: error: {e}")

@@ -20,8 +20,10 @@ Two decodings:
   LM and dictionary are stored in the quantizer file, so the file alone reproduces
   the units.
 
-Decoding is deterministic (batch CMN per utterance, no state carried between
-utterances), so shards and resumed runs give the same tokens.
+Decoding is deterministic: the decoder is reset before each utterance (pocketsphinx
+carries its noise and cepstral-mean estimates from one utterance to the next, which
+moved word boundaries by a few frames with the order of decoding), so an utterance
+gives the same tokens in any shard, in a resumed run and alone in slu-kd-predict.
 
 ``topn``: the model is phonetically tied (one codebook of 128 Gaussians per phone and
 feature stream); pocketsphinx scores only the ``topn`` best of each per frame, 4 by
@@ -30,6 +32,15 @@ decoding, on the demo's valid voices word errors fall from 10.6% (4) to 8.1% (16
 other unseen espeak-ng accents from 47% to 40%, for 1.6x the decoding time (README).
 All-phone decoding keeps 4 (not measured better).  Files without the field were made
 before it and keep 4.
+
+``phone_tokens``: in word decoding a phone's duration is not heard but made up (its
+word's frames shared out evenly), so it carries only how fast the voice speaks: each
+decoded phone (and each pause) is written as ``phone_tokens`` tokens instead, and the
+same words give the same tokens at any speaking rate.  3 keeps the sequences about as
+long as 30 ms frames did (AM-PT's CTC over them needs no fewer positions than
+characters), and on the demo's unseen test voices it measured better (README).  0 keeps
+durations (one token per ``frame_ms``): the default for all-phone decoding, whose
+durations are heard, and for files written before the field.
 """
 import collections
 import functools
@@ -48,6 +59,9 @@ KIND = "pocketsphinx_phones"
 VERSION = 1
 LEGACY_TOPN = 4  # pocketsphinx's own default: files written before topn was stored
 DEFAULT_TOPN = {"words": 16, "phones": LEGACY_TOPN}  # new quantizers, by decoding (README: "Gaussians scored per frame")
+LEGACY_PHONE_TOKENS = 0  # durations kept: files written before phone_tokens was stored
+DEFAULT_PHONE_TOKENS = {"words": 3, "phones": LEGACY_PHONE_TOKENS}  # README: "Tokens per phone"
+MAX_PHONE_TOKENS = 10
 
 
 def _package():
@@ -112,20 +126,24 @@ class PocketsphinxPhoneQuantizer(Quantizer):
     merge_repeats = False
 
     def __init__(self, frame_ms=30, lw=2.0, info=None, path=None, fingerprint=None, word_lm=None,
-                 topn=None):
+                 topn=None, phone_tokens=None):
         if frame_ms < 10 or frame_ms % 10:
             raise QuantizerError(f"frame_ms must be a multiple of 10 ms, not {frame_ms}")
         self.word_lm = word_lm  # None (all-phone decoding) or {"arpa": text, "dict": text}
         topn = DEFAULT_TOPN[self.decoding] if topn is None else int(topn)
         if not 1 <= topn <= 128:
             raise QuantizerError(f"topn must be 1-128 (Gaussians per codebook), not {topn}")
-        self.frame_ms, self.lw, self.topn = int(frame_ms), float(lw), topn
+        phone_tokens = DEFAULT_PHONE_TOKENS[self.decoding] if phone_tokens is None else int(phone_tokens)
+        if not 0 <= phone_tokens <= MAX_PHONE_TOKENS:
+            raise QuantizerError(f"phone_tokens must be 0 (durations kept) to {MAX_PHONE_TOKENS}, not {phone_tokens}")
+        self.frame_ms, self.lw, self.topn, self.phone_tokens = int(frame_ms), float(lw), topn, phone_tokens
         self.info, self.path = dict(info or {}), path
         self.fingerprint = fingerprint or acoustic_model_fingerprint()
         self.min_samples = 400  # one 25 ms analysis window
         self.frame_shift_ms = float(frame_ms)
         self._decoder = None
         self._prons = None
+        self._lm_dir = None
 
     @property
     def decoding(self):
@@ -141,12 +159,13 @@ class PocketsphinxPhoneQuantizer(Quantizer):
             return ps.Decoder(ps.Config(allphone=os.path.join(model_dir(), "en-us-phone.lm.bin"),
                                         lw=self.lw, beam=1e-20, pbeam=1e-20, **common))
         self._prons = {line.split()[0]: line.split()[1:] for line in self.word_lm["dict"].splitlines()}
-        with tempfile.TemporaryDirectory(prefix="slu-kd-ps-") as tmp:
-            paths = {k: os.path.join(tmp, k) for k in ("arpa", "dict")}
-            for k, path in paths.items():
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(self.word_lm[k])
-            return ps.Decoder(ps.Config(lm=paths["arpa"], dict=paths["dict"], **common))
+        # the files live as long as the decoder: its reinit() before each utterance reads them
+        self._lm_dir = tempfile.TemporaryDirectory(prefix="slu-kd-ps-")
+        paths = {k: os.path.join(self._lm_dir.name, k) for k in ("arpa", "dict")}
+        for k, path in paths.items():
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(self.word_lm[k])
+        return ps.Decoder(ps.Config(lm=paths["arpa"], dict=paths["dict"], **common))
 
     def segments(self, wav):
         """[(phone, n_10ms_frames)] of a 1-D float 16 kHz waveform."""
@@ -154,6 +173,7 @@ class PocketsphinxPhoneQuantizer(Quantizer):
             self._decoder = self._make_decoder()
         pcm = (wav.float().clamp(-1, 1) * 32767).to(torch.int16).numpy().tobytes()
         d = self._decoder
+        d.reinit()  # its noise and cepstral-mean estimates would carry over from the last utterance
         d.start_utt()
         d.process_raw(pcm, full_utt=True)
         d.end_utt()
@@ -170,14 +190,19 @@ class PocketsphinxPhoneQuantizer(Quantizer):
                 out.append(("SIL", frames))
                 continue
             base, extra = divmod(frames, len(phones))
-            out += [(ph, base + (i < extra)) for i, ph in enumerate(phones) if base + (i < extra) > 0]
+            # with phone_tokens every phone is written, however short its share
+            out += [(ph, base + (i < extra)) for i, ph in enumerate(phones)
+                    if base + (i < extra) > 0 or self.phone_tokens]
         return out
 
     def frame_units(self, wav):
         per = self.frame_ms // 10
         units = []
         for phone, frames in self.segments(wav):
-            units += [phone] * max(1, round(frames / per))
+            if not self.phone_tokens:
+                units += [phone] * max(1, round(frames / per))
+            elif not (phone == "SIL" and units[-1:] == ["SIL"]):  # one pause, however many fillers
+                units += [phone] * self.phone_tokens
         return units or ["SIL"]
 
     def symbols(self):
@@ -185,20 +210,23 @@ class PocketsphinxPhoneQuantizer(Quantizer):
 
     def state_dict(self):
         return {"kind": KIND, "version": VERSION, "frame_ms": self.frame_ms, "lw": self.lw,
-                "fingerprint": self.fingerprint, "word_lm": self.word_lm, "topn": self.topn, "info": self.info}
+                "fingerprint": self.fingerprint, "word_lm": self.word_lm, "topn": self.topn,
+                "phone_tokens": self.phone_tokens, "info": self.info}
 
     @classmethod
     def from_state(cls, state, path=None):
         cls.check_version(state, path, VERSION)
         try:
             return cls(state["frame_ms"], state["lw"], state.get("info"), path, state["fingerprint"],
-                       state.get("word_lm"), state.get("topn", LEGACY_TOPN))
+                       state.get("word_lm"), state.get("topn", LEGACY_TOPN),
+                       state.get("phone_tokens", LEGACY_PHONE_TOKENS))
         except KeyError as e:
             raise QuantizerError(f"{path}: malformed {KIND} file (no {e})") from None
 
     def describe(self):
         how = "word trigram of the training transcripts" if self.word_lm else "all-phone"
-        return super().describe() + f", pocketsphinx en-us {how} decoding, top {self.topn} Gaussians"
+        rate = f"{self.phone_tokens} tokens per phone" if self.phone_tokens else f"durations kept at {self.frame_ms} ms"
+        return super().describe() + f", pocketsphinx en-us {how} decoding, top {self.topn} Gaussians, {rate}"
 
 
 def transcript_words(texts):
