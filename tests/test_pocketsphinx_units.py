@@ -279,3 +279,28 @@ def test_phone_tokens_give_the_same_words_the_same_tokens_at_any_speaking_rate(w
                          capture_output=True, text=True, env=ENV)
     assert res.returncode != 0 and "phone_tokens must be 0 (durations kept) to 10" in res.stderr
     assert not os.path.exists(tmp_path / "q.pt")
+
+
+def test_prime_ms_decodes_the_start_first_and_keeps_each_utterance_its_own(words_file, corpus, tmp_path):
+    """--prime-ms 1000: stored, each utterance's first second decoded before the whole;
+    an utterance still gives its tokens whatever was decoded before; files without the
+    field and the default do not prime; a bad value writes nothing."""
+    _, paths = corpus
+    fit = [tool("slu-kd-fit-quantizer"), str(corpus[0]), "--kind", "pocketsphinx", "--split", "train"]
+    res = subprocess.run([*fit, "--prime-ms", "1000", "--out", str(tmp_path / "primed.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    primed, fresh = load_quantizer(tmp_path / "primed.pt"), load_quantizer(tmp_path / "primed.pt")
+    assert primed.prime_ms == 1000 and "first 1000 ms decoded first" in primed.describe()
+    wav = {k: torch.from_numpy(sf.read(p, dtype="float32")[0]) for k, p in paths.items()}
+    first = primed.encode(wav["espeak", 0])
+    primed.encode(wav["flite", 1])
+    assert primed.encode(wav["espeak", 0]) == first == fresh.encode(wav["espeak", 0])
+    assert load_quantizer(words_file).prime_ms == 0
+    # the primed decoder starts the utterance with other estimates: other word boundaries
+    word_lm = primed.word_lm
+    assert PocketsphinxPhoneQuantizer(word_lm=word_lm, phone_tokens=0, prime_ms=1000).segments(wav["flite", 0]) != \
+        PocketsphinxPhoneQuantizer(word_lm=word_lm, phone_tokens=0).segments(wav["flite", 0])
+    res = subprocess.run([*fit, "--prime-ms", "-5", "--out", str(tmp_path / "bad.pt")], capture_output=True, text=True, env=ENV)
+    assert res.returncode != 0 and "prime_ms must be 0 (off) to 5000" in res.stderr
+    assert not os.path.exists(tmp_path / "bad.pt")
