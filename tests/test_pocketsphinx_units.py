@@ -304,3 +304,59 @@ def test_prime_ms_decodes_the_start_first_and_keeps_each_utterance_its_own(words
     res = subprocess.run([*fit, "--prime-ms", "-5", "--out", str(tmp_path / "bad.pt")], capture_output=True, text=True, env=ENV)
     assert res.returncode != 0 and "prime_ms must be 0 (off) to 5000" in res.stderr
     assert not os.path.exists(tmp_path / "bad.pt")
+
+
+def test_phrase_grammar_makes_every_training_phrase_equally_likely():
+    """phrase_fsg: each distinct phrase (a phrase inside another, repeats) one path from the
+    start to the final state, all equally likely; every state's arcs sum to 1."""
+    from slu_kd_plugin.quantize.pocketsphinx_phones import phrase_fsg
+
+    phrases = [s.split() for s in ("turn on", "turn on the lights", "stop", "stop", "turn off the lights")]
+    arcs, final = {}, None
+    for line in phrase_fsg(phrases).splitlines():
+        parts = line.split()
+        if parts[0] == "FINAL_STATE":
+            final = int(parts[1])
+        if parts[0] == "TRANSITION":
+            arcs.setdefault(int(parts[1]), []).append((int(parts[2]), float(parts[3]), parts[4] if len(parts) > 4 else None))
+    for state, out in arcs.items():
+        assert abs(sum(p for _, p, _ in out) - 1) < 1e-6, state
+
+    def paths(state, words, prob):
+        if state == final:
+            yield " ".join(words), prob
+        for to, p, word in arcs.get(state, ()):
+            yield from paths(to, words + [word] if word else words, prob * p)
+
+    found = dict(paths(0, [], 1.0))
+    assert set(found) == {"turn on", "turn on the lights", "stop", "turn off the lights"}
+    assert all(abs(p - 1 / 4) < 1e-6 for p in found.values()), found
+
+
+def test_phrase_decoding_gives_training_phrases_and_the_trigram_where_none_fits(corpus, words_file, tmp_path):
+    """--decoding phrases: each recording decodes as the phones of one training phrase (its
+    own in every voice but at most one); silence, which no phrase fits, gets exactly the
+    trigram decoding's tokens; --like keeps the file's units and refits both."""
+    root, paths = corpus
+    fit = [tool("slu-kd-fit-quantizer"), str(root), "--kind", "pocketsphinx", "--split", "train"]
+    res = subprocess.run([*fit, "--decoding", "phrases", "--topn", "16", "--out", str(tmp_path / "ph.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    q = load_quantizer(tmp_path / "ph.pt")
+    assert q.decoding == "phrases" and "training-phrase" in q.describe()
+    prons = read_pronunciations()
+    spoken = {text: [p for w in text.split() for p in prons[w]] for text in (root / "train.txt").read_text().splitlines()}
+    decoded = {key: [p for p in _phones(q, path) if p != "SIL"] for key, path in paths.items()}
+    assert all(phones in spoken.values() for phones in decoded.values()), decoded
+    assert sum(decoded[voice, i] == spoken[SENTENCES[i]] for voice, i in paths) >= 5, decoded
+    assert q.encode(torch.zeros(16000)) == load_quantizer(words_file).encode(torch.zeros(16000))
+
+    res = subprocess.run([*fit, "--decoding", "phrases", "--like", str(tmp_path / "ph.pt"), "--out", str(tmp_path / "own.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    own = load_quantizer(tmp_path / "own.pt")
+    assert own.decoding == "phrases" and own.phone_tokens == q.phone_tokens and own.word_lm == q.word_lm
+    res = subprocess.run([tool("slu-kd-fit-quantizer"), "--kind", "pocketsphinx", "--decoding", "phones",
+                          "--like", str(tmp_path / "ph.pt"), "--out", str(tmp_path / "bad.pt")],
+                         capture_output=True, text=True, env=ENV)
+    assert res.returncode != 0 and "needs --decoding words or phrases" in res.stderr and not (tmp_path / "bad.pt").exists()

@@ -253,6 +253,8 @@ max_positions_of() { python -m slu_kd_plugin.cli.check_assets --max-positions "$
 # VQ_WAV2VEC_PATH when set, else UNITS, all from CMU's pretrained, speaker-independent
 # acoustic model (pocketsphinx) but kmeans:
 #   words:  the phones of words decoded with a trigram LM of SPLIT's transcripts (default)
+#   phrases: the same, each utterance decoded as one of SPLIT's distinct transcripts (the
+#           trigram where none fits): for commands phrased as in training
 #   phones: all-phone decoding with the package's generic phone LM (knows nothing of the corpus)
 #   kmeans: MFCC k-means fitted on SPLIT's audio (learns the training voices)
 fit_quantizer() {
@@ -261,26 +263,30 @@ fit_quantizer() {
     return
   fi
   case ${UNITS:-words} in
-    words|phones) slu-kd-fit-quantizer "$1" --split "$2" --kind pocketsphinx --decoding "$UNITS" \
+    words|phrases|phones) slu-kd-fit-quantizer "$1" --split "$2" --kind pocketsphinx --decoding "$UNITS" \
                     --frame-ms $PHONE_FRAME_MS --out "$WORK/quantizer.pt";;
     kmeans) slu-kd-fit-quantizer "$1" --split "$2" --n-clusters $KMEANS_K --max-frames $KMEANS_FRAMES \
               --seed 1 --out "$WORK/quantizer.pt" --no-progress;;
   esac
   set_asset QUANTIZER "$WORK/quantizer.pt"; set_asset QUANTIZER_KIND "${UNITS:-words}"
 }
-# own_lm_quantizer MANIFEST SPLIT KEY FILE: the recorded word-decoding QUANTIZER with the LM
-# of MANIFEST's SPLIT transcripts instead (the same acoustic model and frame rate, so the
-# same words give the same units) -> FILE, recorded as KEY; other unit sources: nothing.
+# own_lm_quantizer MANIFEST SPLIT KEY FILE [DECODING]: the recorded word-decoding QUANTIZER
+# with the LM of MANIFEST's SPLIT transcripts instead (the same acoustic model and frame
+# rate, so the same words give the same units), decoding as DECODING (default: UNITS;
+# words for read sentences, whose phrases never repeat) -> FILE, recorded as KEY; other
+# unit sources: nothing.
 # A corpus decoded with its own LM: the synthetic commands' espeak-ng accents lose 40% / 20%
 # of their word errors against one LM of commands and read sentences (README).
 own_lm_quantizer() {
-  [ "${QUANTIZER_KIND:-}" = words ] || return 0
-  slu-kd-fit-quantizer "$1" --split "$2" --kind pocketsphinx --decoding words --like "$QUANTIZER" --out "$4"
+  case ${QUANTIZER_KIND:-} in words|phrases) ;; *) return 0;; esac
+  local decoding=${5:-${UNITS:-words}}; [ "$decoding" = phones ] && decoding=words
+  slu-kd-fit-quantizer "$1" --split "$2" --kind pocketsphinx --decoding "$decoding" --like "$QUANTIZER" --out "$4"
   set_asset "$3" "$4"
 }
 # check_units: --units names a unit source
 check_units() {
-  case ${UNITS:-words} in words|phones|kmeans) ;; *) usage_error "--units takes words, phones or kmeans, not '$UNITS'";; esac
+  case ${UNITS:-words} in words|phrases|phones|kmeans) ;;
+    *) usage_error "--units takes words, phrases, phones or kmeans, not '$UNITS'";; esac
 }
 
 # featurize MANIFEST SPLIT...: SPLIT.units with the recorded quantizer, in NJ shards side

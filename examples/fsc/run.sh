@@ -17,10 +17,12 @@
 #                               masked speech-BERT states), units, hidden or none (default: the
 #                               profile's; demo uses units only, see recipe_profile)
 #   --allow-unseen-labels       keep valid/test intents that training never has (tiny corpora only)
-#   --units words|phones|kmeans the unit source without --vq-wav2vec/--pretrained-dir: phones of
-#                               CMU's pretrained en-us model (pocketsphinx), decoded as words with a
-#                               trigram of the training transcripts (words, default) or as phones
-#                               (phones); or MFCC k-means fitted on the training audio (learns its voices)
+#   --units words|phrases|phones|kmeans  the unit source without --vq-wav2vec: phones of CMU's
+#                               pretrained en-us model (pocketsphinx), decoded as words with a
+#                               trigram of the training transcripts (words, default), as one of the
+#                               training transcripts (phrases; the trigram where none fits; with
+#                               --pretrained-dir: its units, this decoding) or as phones (phones); or
+#                               MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
 #   --augment-audio SPEC        training-audio copies right after the manifests: comma list of
 #                               speed (0.9,1.1), pitch (-2,2 semitones), vtlp (formants x0.9,1.1),

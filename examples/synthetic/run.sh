@@ -58,7 +58,7 @@ if stage 1 "quantizer: one unit set for all speech"; then
   # its own training transcripts: QUANTIZER (what the SLU model hears through) the
   # commands', PAIRED_QUANTIZER the read sentences'
   if [ "$UNITS" = kmeans ]; then fit_quantizer "$M/paired" train; else fit_quantizer "$M/fsc" train; fi
-  own_lm_quantizer "$M/paired" train PAIRED_QUANTIZER "$WORK/quantizer_paired.pt"
+  own_lm_quantizer "$M/paired" train PAIRED_QUANTIZER "$WORK/quantizer_paired.pt" words
   timer_lap "quantizer"
 fi
 

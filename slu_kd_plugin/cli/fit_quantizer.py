@@ -8,7 +8,8 @@
 pocketsphinx: phone units of CMU's pretrained en-us acoustic model (the pocketsphinx
 package).  --decoding words decodes words with a trigram LM fitted on the split's
 transcripts ({split}.txt) and writes their phones, --phone-tokens tokens each;
---decoding phones decodes phones with the package's generic phone LM (nothing is
+--decoding phrases decodes them as one of the split's distinct transcripts (the trigram
+where none fits); --decoding phones decodes phones with the package's generic phone LM (nothing is
 fitted), one token per --frame-ms of each.  The file records the settings, the LM
 and which acoustic model it needs.
 kmeans: MFCC + k-means fitted on a seeded random subset of the split's frames, so
@@ -27,9 +28,11 @@ def get_parser():
     p.add_argument("--kind", choices=("kmeans", "pocketsphinx"), default="kmeans",
                    help="kmeans: MFCC k-means fitted on the split; pocketsphinx: pretrained "
                         "speaker-independent phone units")
-    p.add_argument("--decoding", choices=("words", "phones"), default="words",
+    p.add_argument("--decoding", choices=("words", "phrases", "phones"), default="words",
                    help="pocketsphinx: words (trigram LM of the split's transcripts; the phones of "
-                        "the decoded words) or phones (all-phone decoding, corpus-independent)")
+                        "the decoded words), phrases (words constrained to the split's distinct "
+                        "transcripts, the trigram where none fits: for commands phrased as in "
+                        "training) or phones (all-phone decoding, corpus-independent)")
     p.add_argument("--frame-ms", type=int, default=30,
                    help="pocketsphinx: one phone token per this many ms of each phone")
     p.add_argument("--topn", type=int,
@@ -81,10 +84,10 @@ def main(argv=None):
     from slu_kd_plugin.quantize import QuantizerError
     from slu_kd_plugin.quantize.featurize import FeaturizeError, read_manifest
 
-    needs_data = args.kind == "kmeans" or args.decoding == "words"
+    needs_data = args.kind == "kmeans" or args.decoding != "phones"
     if needs_data and args.manifest_dir is None:
         sys.exit(f"slu-kd-fit-quantizer: error: --kind {args.kind}"
-                 f"{' --decoding words' if args.kind == 'pocketsphinx' else ''} needs MANIFEST_DIR")
+                 f"{f' --decoding {args.decoding}' if args.kind == 'pocketsphinx' else ''} needs MANIFEST_DIR")
     if args.kind == "pocketsphinx":
         return _pocketsphinx(args)
     torch.set_num_threads(args.threads)
@@ -121,8 +124,8 @@ def _take_settings(args):
     like = load_quantizer(args.like)
     if getattr(like, "kind", None) != "pocketsphinx_phones":
         raise QuantizerError(f"{args.like}: --like takes a pocketsphinx quantizer, not {like.describe()}")
-    if args.decoding != "words":
-        raise QuantizerError("--like refits a word LM: it needs --decoding words")
+    if args.decoding == "phones":
+        raise QuantizerError("--like refits a word LM: it needs --decoding words or phrases")
     if like.fingerprint != acoustic_model_fingerprint():
         raise QuantizerError(f"{args.like}: made with another pocketsphinx acoustic model than the installed one")
     args.frame_ms, args.phone_tokens = like.frame_ms, like.phone_tokens
@@ -138,8 +141,8 @@ def _pocketsphinx(args):
         if args.like:
             _take_settings(args)
         word_lm, info = None, {}
-        if args.decoding == "words":
-            word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split))
+        if args.decoding != "phones":
+            word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split), phrases=args.decoding == "phrases")
             info = {"manifest": os.path.abspath(args.manifest_dir), "split": args.split}
         q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info, topn=args.topn,
                                        phone_tokens=args.phone_tokens, prime_ms=args.prime_ms)
