@@ -184,6 +184,7 @@ def test_fsc_recipe_with_pretrained_dir(runs):
     from slu_kd_plugin.quantize import load_quantizer
     from slu_kd_plugin.quantize.pocketsphinx_phones import transcript_words
     own, pretrained = (load_quantizer(a["QUANTIZER"]) for a in (results["assets"], assets(ls_work)))
+    assert (own.decoding, pretrained.decoding) == ("phrases", "words")  # FSC's default: its commands' phrases
     assert results["assets"]["QUANTIZER"] == str(run.work / "quantizer.pt") and own.frame_ms == pretrained.frame_ms
     lm_words = {line.split()[0] for line in own.word_lm["dict"].splitlines()}
     fsc_words = {w for s in transcript_words((run.work / "manifests" / "train.txt").read_text().splitlines()) for w in s}

@@ -4,13 +4,14 @@
 #   check_corpus:   usage_error unless $CORPUS is a root of its corpus
 #   prepare:        stage 0, corpus -> $M/{train,train10,valid,test}.* manifests
 #   recipe_option:  its own options, if any (see parse_options; return 1 for unknown ones)
+# and may set DEFAULT_UNITS (--units' default; words when unset)
 # and sources this file with the command line.
 # --ablation: stages 8-10 run the demo's Table-2 grid instead of the one full method (see
 # run_grid in stages.sh): two teachers, five rows x {train, train10} x seeds, and the demo's
 # results.json / results.md / results.png; the last line is then "results: WORK/results.json".
 [ $# -ge 2 ] && [ "${1#--}" = "$1" ] && [ "${2#--}" = "$2" ] || usage_error "$ROOT_ARG and WORK_DIR are required"
 CORPUS=$1; WORK=$2; shift 2
-STAGE=0; STOP_STAGE=$LAST_STAGE; PROFILE=demo; NJ=$(nproc); UNITS=words; SUBSET=train; PRE=; ALLOW_UNSEEN=()
+STAGE=0; STOP_STAGE=$LAST_STAGE; PROFILE=demo; NJ=$(nproc); UNITS=${DEFAULT_UNITS:-words}; SUBSET=train; PRE=; ALLOW_UNSEEN=()
 AUGMENT_OPT=; AUGMENT_AUDIO=none; ABLATION=; SUBSET_OPT=
 type recipe_option >/dev/null 2>&1 || recipe_option() { return 1; }
 slu_option() {  # the SLU recipes' own options, then the recipe's

@@ -19,8 +19,8 @@
 #   --allow-unseen-labels       keep valid/test intents that training never has (tiny corpora only)
 #   --units words|phrases|phones|kmeans  the unit source without --vq-wav2vec: phones of CMU's
 #                               pretrained en-us model (pocketsphinx), decoded as words with a
-#                               trigram of the training transcripts (words, default), as one of the
-#                               training transcripts (phrases; the trigram where none fits; with
+#                               trigram of the training transcripts (words), as one of the training
+#                               transcripts (phrases, default; the trigram where none fits; with
 #                               --pretrained-dir: its units, this decoding) or as phones (phones); or
 #                               MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
@@ -48,6 +48,8 @@ source "$HERE/../common/stages.sh"
 export PATH="$ROOT/.venv/bin:$PATH"
 
 CORPUS_NAME=fsc; ROOT_ARG=FSC_ROOT; LAST_STAGE=10
+# FSC's test commands are phrased as its training ones (README: "Phrase decoding")
+DEFAULT_UNITS=phrases
 check_corpus() { [ -f "$CORPUS/data/train_data.csv" ] || usage_error "$CORPUS: no data/train_data.csv (not an FSC root)"; }
 prepare() {
   slu-kd-prepare fsc "$CORPUS" "$M" --subset-fraction 0.1 --subset-name train10 --seed 1 "${ALLOW_UNSEEN[@]}"
