@@ -37,7 +37,7 @@ def get_parser():
                    help="pocketsphinx: one phone token per this many ms of each phone")
     p.add_argument("--topn", type=int,
                    help="pocketsphinx: Gaussians scored per phone codebook and frame, 1-128 "
-                        "(default 16 for words, pocketsphinx's own 4 for phones; in word "
+                        "(default 16 for words, 64 for phrases, pocketsphinx's own 4 for phones; in word "
                         "decoding 4 decodes unfamiliar voices worse, 128 best and ~4x slower "
                         "than 16; README)")
     p.add_argument("--phone-tokens", type=int,

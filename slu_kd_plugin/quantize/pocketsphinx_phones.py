@@ -8,7 +8,7 @@ language model; all-phone decoding with it turns any voice into phone segments o
 ``frame_ms`` of its duration (durations kept, as vq-wav2vec's frame-level tokens
 keep them: merged to one token per phone, the same phones lost half the accuracy).
 
-Two decodings:
+Three decodings:
 
 * ``phones``: all-phone decoding with pocketsphinx's generic phone LM; knows nothing
   of the corpus.
