@@ -63,7 +63,9 @@ class Corpus:
     valid_speakers: int
     test_speakers: int
     paired: int
-    units: str = "words"  # the unit source (recipes' --units): pocketsphinx word decoding
+    # the unit source (recipes' --units): pocketsphinx word decoding constrained to the
+    # training commands' phrases, as the FSC recipe's default (README: "Phrase decoding")
+    units: str = "phrases"
 
 
 @dataclass(frozen=True)
