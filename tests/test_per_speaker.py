@@ -72,6 +72,43 @@ def test_evaluate_scores_each_test_speaker(trained, tmp_path):
     assert "per_speaker" not in metrics and metrics["n"] == n
 
 
+def test_evaluate_several_checkpoints_and_subsets_in_one_process(trained, tmp_path, capsys):
+    """The grid's and the recipes' evaluation: one slu-kd-evaluate for many runs, each
+    run's results where --out-dir's {run} and {subset} say, the same as one run alone."""
+    from slu_kd_plugin.cli import evaluate as ev
+
+    man, runs = trained.manifests / "fsc", []
+    for name, which in (("a", "best"), ("b", "last")):
+        (tmp_path / name).mkdir()
+        runs.append(tmp_path / name / "checkpoint_best.pt")
+        shutil.copy(trained.ckpt("ft_kd", which), runs[-1])
+    log = tmp_path / "many.log"
+    args = [tool("slu-kd-evaluate"), trained.data, "--path", *runs, "--subset", "valid,test",
+            "--manifest-dir", man, "--out-dir", "{run}/eval/{subset}"]
+    assert run(args, log, check=False) == 0, error_message(log)
+    printed = [json.loads(line) for line in lines(log) if line.startswith("{")]
+    assert [(p["checkpoint"], p["subset"]) for p in printed] == [(str(r), s) for r in runs for s in ("valid", "test")]
+    alone, _ = evaluate(trained, tmp_path / "alone", man)  # the best checkpoint on test, by itself
+    together = json.loads((tmp_path / "a" / "eval" / "test" / "metrics.json").read_text())
+    assert {k: together[k] for k in ("n", "accuracy", "per_speaker")} == {k: alone[k] for k in ("n", "accuracy", "per_speaker")}
+    assert (tmp_path / "a" / "eval" / "test" / "predictions.jsonl").read_text() == \
+        (tmp_path / "alone" / "predictions.jsonl").read_text()
+    for r in runs:
+        for s in ("valid", "test"):
+            assert json.loads((r.parent / "eval" / s / "metrics.json").read_text())["subset"] == s
+
+    # refused before any model is loaded, nothing written: outputs that would overwrite
+    # each other, a checkpoint that is not there
+    for argv, says in ((["--path", *map(str, runs), "--out-dir", str(tmp_path / "one")], "same place"),
+                       (["--path", str(runs[0]), "--subset", "valid,test", "--out-dir", str(tmp_path / "one")],
+                        "same place"),
+                       (["--path", str(runs[0]), str(tmp_path / "nope.pt")], f"no such checkpoint: {tmp_path / 'nope.pt'}")):
+        with pytest.raises(SystemExit) as e:
+            ev.parse_args([str(trained.data), *argv])
+        assert e.value.code == 2 and says in capsys.readouterr().err, argv
+    assert not (tmp_path / "one").exists()
+
+
 # ---------------------------------------------------------------- the demo's grid
 def _metric(root, subset, row, seed, acc, per_speaker=None):
     d = root / subset / row / f"seed{seed}" / "eval"

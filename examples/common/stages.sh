@@ -115,30 +115,55 @@ ft_run() {
   local sub=$1 row=$2 seed=$3 dir=$WORK/runs/$1/$2/seed$3 teacher=$CK/teacher_$1/checkpoint_best.pt
   args_method "$row" "$teacher" "$AM_PT" || return 1
   local method=("${ARGS[@]}") bert=${!ROW_BERT}
-  fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}" || return 1
-  # manifests that name the test speakers: metrics.json then scores each voice
-  local man=(); [ -f "${GRID_MANIFEST:-}/test.spk" ] && man=(--manifest-dir "$GRID_MANIFEST")
-  [ -f "$dir/eval/metrics.json" ] || slu-kd-evaluate "$DATA" --path "$dir/checkpoint_best.pt" "${man[@]}" \
-    --subset test --out-dir "$dir/eval" > "$dir/eval.log" 2>&1 || { tail "$dir/eval.log" >&2; return 1; }
-  echo "   $sub $row seed$seed: test $(python -m slu_kd_plugin.cli.recipe metric "$dir/eval/metrics.json" accuracy)%"
+  fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}"
+}
+
+# grid_cells: "SUBSET ROW SEED" per cell, the full-data ones first (the longest runs first:
+# the short ones fill the gaps)
+grid_cells() {
+  local sub seeds seed row
+  for sub in train train10; do
+    seeds=$SEEDSFULL; [ "$sub" = train10 ] && seeds=$SEEDS10
+    for seed in $(seq 1 "$seeds"); do
+      for row in baseline pt_kd ft_kd am_pt da; do echo "$sub $row $seed"; done
+    done
+  done
 }
 
 run_grid() {
-  local fail=0 sub seeds seed row
+  local fail=0 sub row seed
   need_assets SPEECH_BERT PT_KD AM_PT
   export OMP_NUM_THREADS=$(( $(nproc) / PARALLEL > 0 ? $(nproc) / PARALLEL : 1 ))
-  for sub in train train10; do  # longest runs first: the short ones fill the gaps
-    seeds=$SEEDSFULL; [ "$sub" = train10 ] && seeds=$SEEDS10
-    for seed in $(seq 1 "$seeds"); do
-      for row in baseline pt_kd ft_kd am_pt da; do
-        ft_run "$sub" "$row" "$seed" &
-        while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n || fail=1; done
-      done
-    done
-  done
+  while read -r sub row seed; do
+    ft_run "$sub" "$row" "$seed" < /dev/null &  # stdin: the loop's list of cells
+    while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do wait -n || fail=1; done
+  done < <(grid_cells)
   while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || fail=1; done
   unset OMP_NUM_THREADS
+  grid_evaluate || fail=1
   return $fail
+}
+
+# grid_evaluate: every trained cell's test metrics -> its eval/metrics.json (one
+# slu-kd-evaluate for all: torch and fairseq imported once, not once per run; with a
+# GRID_MANIFEST/test.spk each voice scored); a cell evaluated before is kept
+grid_evaluate() {
+  local sub row seed dir todo=() man=()
+  while read -r sub row seed; do
+    dir=$WORK/runs/$sub/$row/seed$seed
+    [ -f "$dir/.done" ] && [ ! -f "$dir/eval/metrics.json" ] && todo+=("$dir/checkpoint_best.pt")
+  done < <(grid_cells)
+  [ -f "${GRID_MANIFEST:-}/test.spk" ] && man=(--manifest-dir "$GRID_MANIFEST")
+  if [ ${#todo[@]} -gt 0 ] && ! slu-kd-evaluate "$DATA" --path "${todo[@]}" "${man[@]}" --subset test \
+      --out-dir '{run}/eval' > "$WORK/runs/eval.log" 2>&1; then
+    echo "slu-kd-evaluate failed; last lines of $WORK/runs/eval.log:" >&2; tail -20 "$WORK/runs/eval.log" >&2
+    return 1
+  fi
+  while read -r sub row seed; do
+    dir=$WORK/runs/$sub/$row/seed$seed
+    [ -f "$dir/eval/metrics.json" ] || continue
+    echo "   $sub $row seed$seed: test $(python -m slu_kd_plugin.cli.recipe metric "$dir/eval/metrics.json" accuracy)%"
+  done < <(grid_cells)
 }
 
 # grid_results: WORK/results.json ({full,10pct}.{ROW}.{mean,std,runs,seeds,per_speaker,
@@ -171,7 +196,17 @@ check_options() {
   done
 }
 
-has_gpu() { python -m slu_kd_plugin.cli.recipe has-gpu 2>/dev/null; }
+# has_gpu: whether torch sees a CUDA device. Asked once per recipe run (open_work) and
+# exported as SLU_KD_GPU=yes|no to every stage, subshells included: each ask imports torch
+# (~2 s of CPU), and every training stage wants the answer. SLU_KD_GPU=no set beforehand
+# keeps a GPU machine's recipe on the CPU.
+has_gpu() {
+  if [ -z "${SLU_KD_GPU:-}" ]; then
+    SLU_KD_GPU=no; python -m slu_kd_plugin.cli.recipe has-gpu 2>/dev/null && SLU_KD_GPU=yes
+    export SLU_KD_GPU
+  fi
+  [ "$SLU_KD_GPU" = yes ]
+}
 
 # recipe_profile NAME [synthetic]: sizes, schedules and each stage's fairseq-train
 # arguments (args_STAGE functions) of profile NAME, from the one table that holds them,
@@ -219,6 +254,7 @@ open_work() {
   mkdir -p "$WORK"; WORK="$(cd "$WORK" && pwd)"
   M=$WORK/manifests; DATA=$WORK/data-bin; CK=$WORK/checkpoints
   load_assets
+  has_gpu || true  # asked here, before any stage forks
   timer_start
 }
 # need_assets KEY...: stop with a clear message when an earlier stage has not recorded them
@@ -425,12 +461,10 @@ train_slu() {
 # checkpoint -> WORK/eval/{valid,test}/ and WORK/results.json; prints the accuracy per test
 # speaker, then "test accuracy: NN.NN"
 evaluate_slu() {
-  local data=$1 m=$2 split
-  for split in valid test; do
-    slu-kd-evaluate "$data" --path "$CK/slu/checkpoint_best.pt" --subset $split \
-      --manifest-dir "$m" --out-dir "$WORK/eval/$split" > "$WORK/eval.$split.log" 2>&1 \
-      || { tail -20 "$WORK/eval.$split.log" >&2; return 1; }
-  done
+  local data=$1 m=$2
+  slu-kd-evaluate "$data" --path "$CK/slu/checkpoint_best.pt" --subset valid,test \
+    --manifest-dir "$m" --out-dir "$WORK/eval/{subset}" > "$WORK/eval.log" 2>&1 \
+    || { tail -20 "$WORK/eval.log" >&2; return 1; }
   # results.json (+ test_per_speaker when the manifests name speakers); one line per
   # test speaker, then "test accuracy: NN.NN" last
   slu-kd-results recipe "$WORK" --corpus="$3" --train-subset="$4" --profile="$PROFILE" --augment="$AUGMENT"
