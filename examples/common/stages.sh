@@ -110,9 +110,13 @@ check_grid_options() {
 teacher_full() { train_teacher "$DATA" train teacher_train; }
 teacher_10pct() { train_teacher "$DATA" train10 teacher_train10; }
 
+# cell_dir SUBSET ROW SEED: where a cell of the table trains and is evaluated
+cell_dir() { echo "$WORK/runs/$1/$2/seed$3"; }
+
 # ft_run SUBSET ROW SEED: one cell of the table, cumulative as in the paper (args_method)
 ft_run() {
-  local sub=$1 row=$2 seed=$3 dir=$WORK/runs/$1/$2/seed$3 teacher=$CK/teacher_$1/checkpoint_best.pt
+  local sub=$1 row=$2 seed=$3 dir teacher=$CK/teacher_$1/checkpoint_best.pt
+  dir=$(cell_dir "$@")
   args_method "$row" "$teacher" "$AM_PT" || return 1
   local method=("${ARGS[@]}") bert=${!ROW_BERT}
   fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}"
@@ -150,7 +154,7 @@ run_grid() {
 grid_evaluate() {
   local sub row seed dir todo=() man=()
   while read -r sub row seed; do
-    dir=$WORK/runs/$sub/$row/seed$seed
+    dir=$(cell_dir "$sub" "$row" "$seed")
     [ -f "$dir/.done" ] && [ ! -f "$dir/eval/metrics.json" ] && todo+=("$dir/checkpoint_best.pt")
   done < <(grid_cells)
   [ -f "${GRID_MANIFEST:-}/test.spk" ] && man=(--manifest-dir "$GRID_MANIFEST")
@@ -160,7 +164,7 @@ grid_evaluate() {
     return 1
   fi
   while read -r sub row seed; do
-    dir=$WORK/runs/$sub/$row/seed$seed
+    dir=$(cell_dir "$sub" "$row" "$seed")
     [ -f "$dir/eval/metrics.json" ] || continue
     echo "   $sub $row seed$seed: test $(python -m slu_kd_plugin.cli.recipe metric "$dir/eval/metrics.json" accuracy)%"
   done < <(grid_cells)
