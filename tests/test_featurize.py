@@ -168,3 +168,23 @@ def test_clis(corpus, reference, tmp_path, keep_torch_threads):
     expected = read(os.path.join(reference, "train.units"))
     assert read(os.path.join(out, "train.units")) == expected  # same data + seed: same units
     assert read(os.path.join(out, "valid.units")) == expected
+
+
+def test_a_subset_split_takes_its_units_from_the_whole(corpus, quantizer, reference, tmp_path):
+    """--subset-of: a split whose utterances are some of another's (train10 of train) gets
+    exactly the units featurizing it gives, decoding nothing; an utterance the whole split
+    lacks is refused, naming its manifest line, with nothing written."""
+    from slu_kd_plugin.cli import featurize
+
+    lines = read(os.path.join(corpus, "train.tsv")).splitlines()
+    (tmp_path / "train.tsv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "sub.tsv").write_text("\n".join([lines[0], lines[3], lines[1]]) + "\n")
+    shutil.copy(os.path.join(reference, "train.units"), tmp_path / "train.units")
+    featurize.main([str(tmp_path), "--split", "sub", "--subset-of", "train"])
+    featurize_split(quantizer, str(tmp_path), "sub", str(tmp_path / "direct"), progress=False)
+    assert read(tmp_path / "sub.units") == read(tmp_path / "direct" / "sub.units")
+
+    (tmp_path / "other.tsv").write_text("\n".join([lines[0], lines[1], "wavs/elsewhere.wav\t16000"]) + "\n")
+    with pytest.raises(SystemExit, match=r"other\.tsv:3: .*elsewhere\.wav is not in train\.tsv"):
+        featurize.main([str(tmp_path), "--split", "other", "--subset-of", "train"])
+    assert not (tmp_path / "other.units").exists()

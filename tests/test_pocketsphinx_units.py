@@ -339,8 +339,8 @@ def test_phrase_decoding_gives_training_phrases_and_the_trigram_where_none_fits(
     trigram decoding's tokens; --like keeps the file's units and refits both."""
     root, paths = corpus
     fit = [tool("slu-kd-fit-quantizer"), str(root), "--kind", "pocketsphinx", "--split", "train"]
-    res = subprocess.run([*fit, "--decoding", "phrases", "--topn", "16", "--out", str(tmp_path / "ph.pt")],
-                         capture_output=True, text=True, env=ENV)
+    res = subprocess.run([*fit, "--decoding", "phrases", "--second-opinion", "none", "--topn", "16",
+                          "--out", str(tmp_path / "ph.pt")], capture_output=True, text=True, env=ENV)
     assert res.returncode == 0, res.stderr
     q = load_quantizer(tmp_path / "ph.pt")
     assert q.decoding == "phrases" and "training-phrase" in q.describe()
@@ -351,7 +351,8 @@ def test_phrase_decoding_gives_training_phrases_and_the_trigram_where_none_fits(
     assert sum(decoded[voice, i] == spoken[SENTENCES[i]] for voice, i in paths) >= 5, decoded
     assert q.encode(torch.zeros(16000)) == load_quantizer(words_file).encode(torch.zeros(16000))
 
-    res = subprocess.run([*fit, "--decoding", "phrases", "--like", str(tmp_path / "ph.pt"), "--out", str(tmp_path / "own.pt")],
+    res = subprocess.run([*fit, "--decoding", "phrases", "--second-opinion", "none", "--like", str(tmp_path / "ph.pt"),
+                          "--out", str(tmp_path / "own.pt")],
                          capture_output=True, text=True, env=ENV)
     assert res.returncode == 0, res.stderr
     own = load_quantizer(tmp_path / "own.pt")
@@ -360,3 +361,58 @@ def test_phrase_decoding_gives_training_phrases_and_the_trigram_where_none_fits(
                           "--like", str(tmp_path / "ph.pt"), "--out", str(tmp_path / "bad.pt")],
                          capture_output=True, text=True, env=ENV)
     assert res.returncode != 0 and "needs --decoding words or phrases" in res.stderr and not (tmp_path / "bad.pt").exists()
+
+
+def test_second_opinion_overrules_pocketsphinx_only_by_its_margin(corpus, words_file, tmp_path):
+    """--decoding phrases asks Moonshine by default: the file records it (margin, model
+    fingerprint, topn 16); every recording gives a training phrase's phones, its own in
+    every voice; Moonshine's phrase replaces pocketsphinx's only when it is likelier by more
+    than the margin; its beam search finds the phrase teacher-forcing every phrase ranks
+    first; bad settings and a missing or other model are refused with nothing written."""
+    from slu_kd_plugin.quantize.moonshine import MoonshinePhraseScorer
+    from slu_kd_plugin.quantize.pocketsphinx_phones import fsg_phrases
+
+    root, paths = corpus  # words_file: its train.txt, the two sentences and two others
+    fit = [tool("slu-kd-fit-quantizer"), str(root), "--kind", "pocketsphinx", "--split", "train", "--decoding", "phrases"]
+    res = subprocess.run([*fit, "--out", str(tmp_path / "ms.pt")], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr
+    q = load_quantizer(tmp_path / "ms.pt")
+    assert q.second_opinion["kind"] == "moonshine" and q.second_opinion["margin"] == 4.0
+    assert len(q.second_opinion["fingerprint"]) == 16 and q.topn == 16 and "Moonshine" in q.describe()
+    prons = read_pronunciations()
+    spoken = [[p for w in text.split() for p in prons[w]] for text in SENTENCES]
+    for (voice, i), path in paths.items():
+        assert [p for p in _phones(q, path) if p != "SIL"] == spoken[i], (voice, i)
+
+    phrases = fsg_phrases(q.word_lm["fsg"])
+    assert set(phrases) == {tuple(t.split()) for t in (root / "train.txt").read_text().splitlines()}
+    scorer = MoonshinePhraseScorer(phrases)
+    other = tuple(SENTENCES[1].split())
+    for (voice, i), path in paths.items():
+        wav, _ = sf.read(path, dtype="float32")
+        states = scorer.encode(wav)
+        ranked = sorted(range(len(phrases)), key=lambda k: -scorer.logprob(states, k))
+        assert scorer.best(states)[0] == ranked[0] and phrases[ranked[0]] == tuple(SENTENCES[i].split()), voice
+        if i == 0:
+            lead = scorer.logprob(states, ranked[0]) - scorer.logprob(states, phrases.index(other))
+            assert scorer.overrule(wav, other, margin=lead - 0.01) == phrases[ranked[0]]
+            assert scorer.overrule(wav, other, margin=lead + 0.01) == other
+            assert scorer.overrule(wav, None, margin=1e9) == phrases[ranked[0]]  # pocketsphinx found none
+
+    for bad, message in ((["--decoding", "words", "--second-opinion", "moonshine"], "it needs --decoding phrases"),
+                         (["--second-opinion-margin", "-1"], "margin must be >= 0 nats"),
+                         (["--second-opinion", "none", "--second-opinion-margin", "2"], "needs a second opinion")):
+        res = subprocess.run([*fit, *bad, "--out", str(tmp_path / "bad.pt")], capture_output=True, text=True, env=ENV)
+        assert res.returncode != 0 and message in res.stderr, res.stderr
+        assert not (tmp_path / "bad.pt").exists()
+    (tmp_path / "empty").mkdir()
+    res = subprocess.run([*fit, "--out", str(tmp_path / "bad.pt")], capture_output=True, text=True,
+                         env=dict(ENV, SLU_KD_MOONSHINE_DIR=str(tmp_path / "empty")))
+    assert res.returncode != 0 and "scripts/setup.sh fetches it" in res.stderr and not (tmp_path / "bad.pt").exists()
+
+    state = q.state_dict()
+    state["second_opinion"] = dict(state["second_opinion"], fingerprint="0" * 16)
+    with pytest.raises(QuantizerError, match="another Moonshine model"):
+        PocketsphinxPhoneQuantizer.from_state(state, path="other.pt").encode(torch.zeros(16000))
+    del state["second_opinion"]  # a file written before the option: pocketsphinx alone
+    assert PocketsphinxPhoneQuantizer.from_state(state).second_opinion is None

@@ -56,7 +56,8 @@ if stage 1 "quantizer: the pretrained dir's, or fitted on the training subset"; 
 fi
 
 if stage 2 "units: manifests/*.units, in the units dictionary the speech BERT was trained on"; then
-  featurize "$M" train train10 valid test "${AUG_SPLITS[@]}"
+  featurize "$M" train valid test "${AUG_SPLITS[@]}"
+  subset_units "$M" train train10
   if [ -n "$PRE" ]; then need_assets UNIT_DICT; cp "$UNIT_DICT" "$M/dict.units.txt"; fi
   timer_lap "units"
 fi

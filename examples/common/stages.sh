@@ -330,24 +330,30 @@ check_units() {
 }
 
 # featurize MANIFEST SPLIT...: SPLIT.units with the recorded quantizer, in NJ shards side
-# by side (then merged); a finished split is kept
+# by side (each process a shard of every split: one start-up, no wait between splits), then
+# merged; a finished split is kept
 featurize() {
-  local m=$1 nj=${NJ:-1} split r fail; shift
+  local m=$1 nj=${NJ:-1} splits r fail=0; shift
   need_assets QUANTIZER
-  local opts=(--quantizer "$QUANTIZER" --skip-existing --no-progress)
+  splits=$(IFS=,; echo "$*")
+  local opts=(--quantizer "$QUANTIZER" --split "$splits" --skip-existing --no-progress)
   [ "$QUANTIZER_KIND" = vq-wav2vec ] && has_gpu && opts+=(--device cuda)
   if [ "$nj" -le 1 ]; then  # one process for every split: fairseq's import is paid once
-    slu-kd-featurize "$m" "${opts[@]}" --split "$(IFS=,; echo "$*")"; return
+    slu-kd-featurize "$m" "${opts[@]}"; return
   fi
-  for split in "$@"; do
-    fail=0
-    for r in $(seq 0 $((nj - 1))); do
-      slu-kd-featurize "$m" "${opts[@]}" --threads 1 --split "$split" --rank $r --nshard $nj > "$m/featurize.$split.$r.log" 2>&1 &
-    done
-    for r in $(seq 1 "$nj"); do wait -n || fail=1; done
-    [ $fail = 0 ] || { echo "featurize $split failed: see $m/featurize.$split.*.log" >&2; return 1; }
-    slu-kd-featurize "$m" --quantizer "$QUANTIZER" --split "$split" --nshard $nj --merge
+  for r in $(seq 0 $((nj - 1))); do
+    slu-kd-featurize "$m" "${opts[@]}" --threads 1 --rank $r --nshard $nj > "$m/featurize.$r.log" 2>&1 &
   done
+  for r in $(seq 1 "$nj"); do wait -n || fail=1; done
+  [ $fail = 0 ] || { echo "featurize $splits failed: see $m/featurize.*.log" >&2; return 1; }
+  slu-kd-featurize "$m" --quantizer "$QUANTIZER" --split "$splits" --nshard $nj --merge
+}
+
+# subset_units MANIFEST WHOLE SPLIT...: SPLIT.units taken from WHOLE.units, every utterance
+# of SPLIT being one of WHOLE's (train10 of train): none is decoded twice
+subset_units() {
+  local m=$1 whole=$2; shift 2
+  slu-kd-featurize "$m" --split "$(IFS=,; echo "$*")" --subset-of "$whole"
 }
 
 # augment_audio MANIFEST SUBSET SPEC: --augment-audio.  SPEC none: nothing.  Else a comma

@@ -63,7 +63,8 @@ if stage 1 "quantizer: one unit set for all speech"; then
 fi
 
 if stage 2 "units"; then
-  featurize "$M/fsc" train train10 valid test
+  featurize "$M/fsc" train valid test
+  subset_units "$M/fsc" train train10
   QUANTIZER=${PAIRED_QUANTIZER:-$QUANTIZER} featurize "$M/paired" train valid
   timer_lap "units"
 fi

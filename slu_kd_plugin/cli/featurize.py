@@ -33,6 +33,9 @@ def get_parser():
     p.add_argument("--nshard", type=int, default=1, help="number of shards")
     p.add_argument("--merge", action="store_true",
                    help="only concatenate the --nshard complete shards into {split}.units")
+    p.add_argument("--subset-of", metavar="SPLIT",
+                   help="decode nothing: write each --split's units from SPLIT's .units, every "
+                        "utterance of it being one of SPLIT's (the recipes' 10%% subset of train)")
     p.add_argument("--merge-repeats", choices=["yes", "no"], default=None,
                    help="override the quantizer's default for collapsing repeated units")
     p.add_argument("--device", default="cpu", help="torch device for vq-wav2vec (e.g. cuda)")
@@ -76,14 +79,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.seen_units_dict:
         return seen_units_dict(args.manifest_dir, args.split)
-    if not args.quantizer:
+    if not args.quantizer and not args.subset_of:
         parser.error("the following arguments are required: --quantizer")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # (quantizer files are read by checkpoints.torch_load, which installs the allow-list)
     from slu_kd_plugin.quantize import QuantizerError
-    from slu_kd_plugin.quantize.featurize import FeaturizeError
+    from slu_kd_plugin.quantize.featurize import FeaturizeError, subset_units
 
     try:
+        if args.subset_of:
+            for split in [s for s in args.split.split(",") if s]:
+                subset_units(args.manifest_dir, split, args.subset_of, args.out)
+            return
         run(args)
     except (FeaturizeError, QuantizerError) as e:
         sys.exit(f"slu-kd-featurize: error: {e}")

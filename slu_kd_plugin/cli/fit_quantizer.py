@@ -37,7 +37,7 @@ def get_parser():
                    help="pocketsphinx: one phone token per this many ms of each phone")
     p.add_argument("--topn", type=int,
                    help="pocketsphinx: Gaussians scored per phone codebook and frame, 1-128 "
-                        "(default 16 for words, 64 for phrases, pocketsphinx's own 4 for phones; in word "
+                        "(default 16 for words and for phrases with a second opinion, 64 for phrases without, pocketsphinx's own 4 for phones; in word "
                         "decoding 4 decodes unfamiliar voices worse, 128 best and ~4x slower "
                         "than 16; README)")
     p.add_argument("--phone-tokens", type=int,
@@ -51,6 +51,15 @@ def get_parser():
                         "its noise and cepstral-mean estimates need about a second of the voice: "
                         "1000 cut word errors on unseen voices by a fifth for ~40%% more decoding "
                         "time (README)")
+    p.add_argument("--second-opinion", choices=("moonshine", "none"),
+                   help="pocketsphinx phrases: also ask Moonshine tiny (ONNX, installed by "
+                        "scripts/setup.sh) which training phrase it hears in each utterance, and "
+                        "take its phrase where it prefers it to pocketsphinx's by more than "
+                        "--second-opinion-margin (default for phrases: moonshine; README: "
+                        "\"A second opinion\")")
+    p.add_argument("--second-opinion-margin", type=float, metavar="NATS",
+                   help="log-probability by which Moonshine must prefer its phrase to overrule "
+                        "pocketsphinx's (default 4, chosen on valid voices; 0: always Moonshine's)")
     p.add_argument("--like", metavar="QUANTIZER",
                    help="pocketsphinx words: keep this pocketsphinx quantizer's frame rate, "
                         "tokens per phone and acoustic model (the units a speech BERT was "
@@ -131,6 +140,21 @@ def _take_settings(args):
     args.frame_ms, args.phone_tokens = like.frame_ms, like.phone_tokens
 
 
+def _second_opinion(args):
+    from slu_kd_plugin.quantize import QuantizerError
+    from slu_kd_plugin.quantize.pocketsphinx_phones import DEFAULT_MARGIN
+
+    kind = args.second_opinion or ("moonshine" if args.decoding == "phrases" else "none")
+    if kind == "none":
+        if args.second_opinion_margin is not None:
+            raise QuantizerError("--second-opinion-margin needs a second opinion (--decoding phrases)")
+        return None
+    if args.decoding != "phrases":
+        raise QuantizerError(f"--second-opinion {kind} chooses among the training phrases: it needs --decoding phrases")
+    margin = DEFAULT_MARGIN if args.second_opinion_margin is None else args.second_opinion_margin
+    return {"kind": kind, "margin": margin}
+
+
 def _pocketsphinx(args):
     import torch
 
@@ -145,7 +169,8 @@ def _pocketsphinx(args):
             word_lm = fit_word_lm(_transcripts(args.manifest_dir, args.split), phrases=args.decoding == "phrases")
             info = {"manifest": os.path.abspath(args.manifest_dir), "split": args.split}
         q = PocketsphinxPhoneQuantizer(frame_ms=args.frame_ms, word_lm=word_lm, info=info, topn=args.topn,
-                                       phone_tokens=args.phone_tokens, prime_ms=args.prime_ms)
+                                       phone_tokens=args.phone_tokens, prime_ms=args.prime_ms,
+                                       second_opinion=_second_opinion(args))
         q.encode(torch.zeros(16000))  # the decoder starts, or fails here
     except QuantizerError as e:
         sys.exit(f"slu-kd-fit-quantizer: error: {e}")

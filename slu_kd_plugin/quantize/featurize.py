@@ -223,3 +223,25 @@ def merge_shards(manifest_dir, split, nshard, out_dir=None, quantizer=None):
         write_dictionary(quantizer, out_dir)
     logger.info("%s: merged %d shards, %d utterances", final, nshard, n)
     return final
+
+
+def subset_units(manifest_dir, split, source, out_dir=None):
+    """``{split}.units`` copied from ``{source}.units`` for a split whose every utterance is
+    one of source's (the recipes' 10% subset of train): no utterance is decoded twice, and
+    it gets exactly the tokens it has in the whole split."""
+    out_dir = out_dir or manifest_dir
+    whole = read_manifest(os.path.join(manifest_dir, f"{source}.tsv"))
+    src = units_path(out_dir, source)
+    if not os.path.isfile(src) or count_complete_lines(src) != len(whole):
+        raise FeaturizeError(f"{src}: missing or incomplete: featurize {source} first")
+    with open(src, encoding="utf-8") as f:
+        units = {e.path: line for e, line in zip(whole, f)}
+    entries = read_manifest(os.path.join(manifest_dir, f"{split}.tsv"))
+    for e in entries:
+        if e.path not in units:
+            raise FeaturizeError(f"{e.where}: {e.path} is not in {source}.tsv: featurize {split} itself")
+    final = units_path(out_dir, split)
+    with atomic_write(final, encoding="utf-8") as out:
+        out.writelines(units[e.path] for e in entries)
+    logger.info("%s: %d utterances taken from %s", final, len(entries), src)
+    return final

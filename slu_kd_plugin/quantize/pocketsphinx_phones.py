@@ -25,6 +25,11 @@ Three decodings:
   corpora whose test commands are phrased as the training ones (FSC): a misheard word
   can only turn the command into another command, not into a phrase nobody says, and
   the tree's search is about twice as fast as the trigram's (README: "Phrase decoding").
+  With a ``second_opinion`` (the default for new files), Moonshine tiny
+  (:mod:`.moonshine`) is asked which phrase it hears, and its phrase is taken where it
+  is likelier than pocketsphinx's by more than ``margin`` nats (or where pocketsphinx
+  reached none): the two recognisers fail on different voices (README: "A second
+  opinion").
 
 Decoding is deterministic: the decoder is reset before each utterance (pocketsphinx
 carries its noise and cepstral-mean estimates from one utterance to the next, which
@@ -72,10 +77,13 @@ KIND = "pocketsphinx_phones"
 VERSION = 1
 LEGACY_TOPN = 4  # pocketsphinx's own default: files written before topn was stored
 DEFAULT_TOPN = {"words": 16, "phrases": 64, "phones": LEGACY_TOPN}  # new quantizers, by decoding (README: "Gaussians scored per frame")
+SECOND_OPINION_TOPN = 16  # phrases with a second opinion: as good as 64 on valid voices, half the decoding time
 LEGACY_PHONE_TOKENS = 0  # durations kept: files written before phone_tokens was stored
 DEFAULT_PHONE_TOKENS = {"words": 3, "phrases": 3, "phones": LEGACY_PHONE_TOKENS}  # README: "Tokens per phone"
 MAX_PHONE_TOKENS = 10
 MAX_PRIME_MS = 5000
+SECOND_OPINIONS = ("moonshine",)  # phrases: asked on every utterance (README: "A second opinion")
+DEFAULT_MARGIN = 4.0  # nats by which Moonshine must prefer its phrase to overrule pocketsphinx (chosen on valid voices)
 
 
 def _package():
@@ -140,18 +148,23 @@ class PocketsphinxPhoneQuantizer(Quantizer):
     merge_repeats = False
 
     def __init__(self, frame_ms=30, lw=2.0, info=None, path=None, fingerprint=None, word_lm=None,
-                 topn=None, phone_tokens=None, prime_ms=0):
+                 topn=None, phone_tokens=None, prime_ms=0, second_opinion=None):
         if frame_ms < 10 or frame_ms % 10:
             raise QuantizerError(f"frame_ms must be a multiple of 10 ms, not {frame_ms}")
         # None (all-phone decoding) or {"arpa": text, "dict": text[, "fsg": text (phrases)]}
         self.word_lm = word_lm
-        topn = DEFAULT_TOPN[self.decoding] if topn is None else int(topn)
-        if not 1 <= topn <= 128:
-            raise QuantizerError(f"topn must be 1-128 (Gaussians per codebook), not {topn}")
         phone_tokens = DEFAULT_PHONE_TOKENS[self.decoding] if phone_tokens is None else int(phone_tokens)
         if not 0 <= phone_tokens <= MAX_PHONE_TOKENS:
             raise QuantizerError(f"phone_tokens must be 0 (durations kept) to {MAX_PHONE_TOKENS}, not {phone_tokens}")
-        self.frame_ms, self.lw, self.topn, self.phone_tokens = int(frame_ms), float(lw), topn, phone_tokens
+        self.frame_ms, self.lw, self.phone_tokens = int(frame_ms), float(lw), phone_tokens
+        # None, or {"kind": "moonshine", "margin": nats, "fingerprint": of its ONNX files}
+        self.second_opinion = self._check_second_opinion(second_opinion)
+        self._moonshine = None
+        if topn is None:
+            topn = SECOND_OPINION_TOPN if self.second_opinion else DEFAULT_TOPN[self.decoding]
+        if not 1 <= int(topn) <= 128:
+            raise QuantizerError(f"topn must be 1-128 (Gaussians per codebook), not {topn}")
+        self.topn = int(topn)
         if not 0 <= int(prime_ms) <= MAX_PRIME_MS:
             raise QuantizerError(f"prime_ms must be 0 (off) to {MAX_PRIME_MS}, not {prime_ms}")
         self.prime_ms = int(prime_ms)
@@ -169,6 +182,32 @@ class PocketsphinxPhoneQuantizer(Quantizer):
         if not self.word_lm:
             return "phones"
         return "phrases" if self.word_lm.get("fsg") else "words"
+
+    def _check_second_opinion(self, opinion):
+        if not opinion:
+            return None
+        if opinion.get("kind") not in SECOND_OPINIONS:
+            raise QuantizerError(f"unknown second opinion {opinion.get('kind')!r} (known: {', '.join(SECOND_OPINIONS)})")
+        if self.decoding != "phrases":
+            raise QuantizerError(f"a second opinion chooses among the training phrases: it needs phrase "
+                                 f"decoding, not {self.decoding}")
+        if not self.phone_tokens:
+            raise QuantizerError("a second opinion's phrase has no heard durations: it needs phone_tokens > 0")
+        margin = float(opinion.get("margin", DEFAULT_MARGIN))
+        if not margin >= 0:
+            raise QuantizerError(f"the second opinion's margin must be >= 0 nats, not {margin}")
+        return {"kind": opinion["kind"], "margin": margin, "fingerprint": opinion.get("fingerprint")}
+
+    def _make_moonshine(self):
+        from . import moonshine
+
+        installed = moonshine.fingerprint()
+        if self.second_opinion["fingerprint"] is None:
+            self.second_opinion["fingerprint"] = installed  # a new quantizer records the model it used
+        elif self.second_opinion["fingerprint"] != installed:
+            raise QuantizerError(f"{self.path}: made with another Moonshine model "
+                                 f"({self.second_opinion['fingerprint']}, installed {installed})")
+        return moonshine.MoonshinePhraseScorer(fsg_phrases(self.word_lm["fsg"]))
 
     def _make_decoder(self):
         ps = _package()
@@ -198,9 +237,22 @@ class PocketsphinxPhoneQuantizer(Quantizer):
             self._decoder = self._make_decoder()
         pcm = (wav.float().clamp(-1, 1) * 32767).to(torch.int16).numpy().tobytes()
         segs = self._decode(self._decoder, pcm)
+        if self.second_opinion:
+            segs = self._ask_second(wav, segs)
         if self._fallback is not None and not any(self._is_word(w) for w, _ in segs):
             segs = self._decode(self._fallback, pcm)  # the search reached no phrase's end
         return segs if not self.word_lm else self._word_phones(segs)
+
+    def _ask_second(self, wav, segs):
+        """The segments of the phrase Moonshine prefers by the margin, else ``segs``."""
+        if self._moonshine is None:
+            self._moonshine = self._make_moonshine()
+        heard = tuple(w for w, _ in segs if self._is_word(w)) or None
+        phrase = self._moonshine.overrule(wav.float().numpy(), heard, self.second_opinion["margin"])
+        if phrase is None or phrase == heard:
+            return segs
+        # its words' phones, each a frame: with phone_tokens their durations are not written
+        return [("<sil>", 1)] + [(w, len(self._prons[w])) for w in phrase] + [("<sil>", 1)]
 
     def _decode(self, d, pcm):
         """[(word or phone, n_10ms_frames)] of 16-bit PCM, by decoder ``d``."""
@@ -249,7 +301,8 @@ class PocketsphinxPhoneQuantizer(Quantizer):
     def state_dict(self):
         return {"kind": KIND, "version": VERSION, "frame_ms": self.frame_ms, "lw": self.lw,
                 "fingerprint": self.fingerprint, "word_lm": self.word_lm, "topn": self.topn,
-                "phone_tokens": self.phone_tokens, "prime_ms": self.prime_ms, "info": self.info}
+                "phone_tokens": self.phone_tokens, "prime_ms": self.prime_ms,
+                "second_opinion": self.second_opinion, "info": self.info}
 
     @classmethod
     def from_state(cls, state, path=None):
@@ -257,7 +310,8 @@ class PocketsphinxPhoneQuantizer(Quantizer):
         try:
             return cls(state["frame_ms"], state["lw"], state.get("info"), path, state["fingerprint"],
                        state.get("word_lm"), state.get("topn", LEGACY_TOPN),
-                       state.get("phone_tokens", LEGACY_PHONE_TOKENS), state.get("prime_ms", 0))
+                       state.get("phone_tokens", LEGACY_PHONE_TOKENS), state.get("prime_ms", 0),
+                       state.get("second_opinion"))
         except KeyError as e:
             raise QuantizerError(f"{path}: malformed {KIND} file (no {e})") from None
 
@@ -266,7 +320,10 @@ class PocketsphinxPhoneQuantizer(Quantizer):
                "phrases": "training-phrase (trigram where none fits)"}[self.decoding]
         rate = f"{self.phone_tokens} tokens per phone" if self.phone_tokens else f"durations kept at {self.frame_ms} ms"
         primed = f", each utterance's first {self.prime_ms} ms decoded first" if self.prime_ms else ""
-        return super().describe() + f", pocketsphinx en-us {how} decoding, top {self.topn} Gaussians, {rate}{primed}"
+        second = (f", Moonshine tiny overruling by {self.second_opinion['margin']:g} nats"
+                  if self.second_opinion else "")
+        return (super().describe() + f", pocketsphinx en-us {how} decoding, top {self.topn} Gaussians, "
+                f"{rate}{primed}{second}")
 
 
 def transcript_words(texts):
@@ -321,3 +378,24 @@ def phrase_fsg(sentences):
     arcs += [f"TRANSITION {node} {final} {1 / below[node]:.8f}" for node in sorted(ends)]
     return "\n".join(["FSG_BEGIN phrases", f"NUM_STATES {final + 1}", "START_STATE 0",
                       f"FINAL_STATE {final}", *arcs, "FSG_END", ""])
+
+
+def fsg_phrases(fsg):
+    """The sentences (word tuples) of a :func:`phrase_fsg` text, sorted: every path from the
+    start state to the final one."""
+    arcs, final = {}, None
+    for line in fsg.splitlines():
+        parts = line.split()
+        if parts[:1] == ["FINAL_STATE"]:
+            final = int(parts[1])
+        elif parts[:1] == ["TRANSITION"]:
+            arcs.setdefault(int(parts[1]), []).append((int(parts[2]), parts[4] if len(parts) > 4 else None))
+    out, stack = [], [(0, ())]
+    while stack:
+        node, words = stack.pop()
+        for child, word in arcs.get(node, ()):
+            if child == final:
+                out.append(words)
+            else:
+                stack.append((child, words + (word,)))
+    return sorted(out)
