@@ -20,8 +20,9 @@
 #   --units words|phrases|phones|kmeans  the unit source without --vq-wav2vec: phones of CMU's
 #                               pretrained en-us model (pocketsphinx), decoded as words with a
 #                               trigram of the training transcripts (words), as one of the training
-#                               transcripts (phrases, default; the trigram where none fits; with
-#                               --pretrained-dir: its units, this decoding) or as phones (phones); or
+#                               transcripts (phrases, default; Moonshine tiny's phrase where it is
+#                               much likelier, the trigram where none fits; with --pretrained-dir:
+#                               its units, this decoding) or as phones (phones); or
 #                               MFCC k-means fitted on the training audio (learns its voices)
 #   --nj N                      featurize in N processes side by side (default: the CPU count)
 #   --augment-audio SPEC        training-audio copies right after the manifests: comma list of

@@ -9,11 +9,11 @@ other way round on others.  Moonshine tiny (MIT licensed) ships as ONNX inside n
 
 Used here as a phrase-constrained recogniser: its decoder is run only along the token
 prefix tree of the training phrases (each spelt as Moonshine writes: capitalised or not,
-with or without a full stop), a beam search with the decoder's key/value cache, so an
-utterance costs one encoder pass and a few decoder steps over a handful of hypotheses.
-:meth:`MoonshinePhraseScorer.best` gives the phrase of highest log-probability (phrase
-and end of sentence), :meth:`MoonshinePhraseScorer.logprob` the log-probability of a
-given phrase (for comparing with pocketsphinx's choice).
+with or without a full stop), a beam search with the decoder's key/value cache.
+:meth:`MoonshinePhraseScorer.overrule` first scores pocketsphinx's phrase (one decoder
+call) and searches only for phrases that could beat it by the margin: where Moonshine
+finds that phrase near-certain, as for most utterances, nothing can, and no search runs.
+The phrase pocketsphinx gives, or Moonshine's, is then written as its phones, as before.
 """
 import functools
 import hashlib
@@ -29,7 +29,6 @@ NPM_PACKAGE = "@moonshine-ai/moonshine-js@0.1.29"  # scripts/setup.sh fetches th
 MODEL_FILES = ("encoder_model.onnx", "decoder_model_merged.onnx")
 START, EOS = 1, 2  # the decoder's start and end-of-sentence token ids
 LAYERS, KV_HEADS, HEAD_DIM = 6, 8, 36  # Moonshine tiny's decoder
-SAMPLE_RATE = 16000
 
 
 def model_dir():
