@@ -200,9 +200,31 @@ def test_fsc_subset_is_reproducible_and_from_train(tmp_path):
     assert run_prepare("fsc", root, tmp_path / "o1", *args) == 0
     assert run_prepare("fsc", root, tmp_path / "o2", *args) == 0
     ids = read_lines(tmp_path / "o1" / "train10.id")
-    assert len(ids) == 2 and set(ids) <= set(read_lines(tmp_path / "o1" / "train.id"))
+    # half of 4 is 2, but each of the 3 intents gets at least one (--subset-min-per-intent 1)
+    assert len(ids) == 3 and set(ids) <= set(read_lines(tmp_path / "o1" / "train.id"))
+    assert len(set(read_lines(tmp_path / "o1" / "train10.label"))) == 3
     for ext in ("id", "tsv", "label", "ltr", "txt"):
         assert read_lines(tmp_path / "o1" / f"train10.{ext}") == read_lines(tmp_path / "o2" / f"train10.{ext}")
+
+
+def test_fsc_subset_is_drawn_per_intent_with_a_floor(tmp_path, capsys):
+    """10% of a corpus with one common and two rare intents: the common one gets its share,
+    the rare ones the floor, not the one or none a uniform draw would give them."""
+    rows = [(f"spk{i % 4}", f"u{i}", "Turn on the lights", "activate", "lights", "none") for i in range(80)]
+    rows += [(f"spk{i % 4}", f"v{i}", "Heat up the kitchen", "increase", "heat", "kitchen") for i in range(12)]
+    rows += [(f"spk{i % 4}", f"w{i}", "Switch to Chinese", "change language", "Chinese", "none") for i in range(4)]
+    root = make_fsc(tmp_path / "fsc", rows={**FSC_ROWS, "train": rows}, stereo_8k=())
+    lights, heat, chinese = "activate|lights|none", "increase|heat|kitchen", "change_language|Chinese|none"
+    for floor, want in (("0", {lights: 8, heat: 1, chinese: 1}), ("5", {lights: 8, heat: 5, chinese: 4})):
+        out = tmp_path / f"out{floor}"
+        assert run_prepare("fsc", root, out, "--subset-fraction", "0.1", "--subset-min-per-intent", floor,
+                           "--allow-unseen-labels") == 0
+        labels = read_lines(out / "train10.label")
+        assert {t: labels.count(t) for t in set(labels)} == want
+    with pytest.raises(SystemExit):
+        run_prepare("fsc", root, tmp_path / "bad", "--subset-fraction", "0.1", "--subset-min-per-intent", "-1")
+    assert "--subset-min-per-intent: takes a whole number from 0, not '-1'" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "bad")
 
 
 # ---------------------------------------------------------------- LibriSpeech
@@ -472,7 +494,7 @@ def test_fsc_spk_is_line_aligned_and_speakers_tsv_copied(tmp_path):
         assert read_lines(out / f"{split}.spk") == [r[0] for r in rows]
     # the subset's speakers follow its utterances, line by line
     ids, spk = read_lines(out / "train50.id"), read_lines(out / "train50.spk")
-    assert len(ids) == 2 and [i.split("/")[0] for i in ids] == spk
+    assert len(ids) == 3 and [i.split("/")[0] for i in ids] == spk
     assert (out / "speakers.tsv").read_text() == listing
     # a corpus without a list: the copy from the previous run must not stay behind
     os.remove(root / "speakers.tsv")

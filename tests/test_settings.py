@@ -97,9 +97,10 @@ def test_the_demo_overlay_is_what_differs():
     demo, syn = settings.PROFILES["demo"], settings.SYNTHETIC["demo"]
     differ = {f for f in demo.__dataclass_fields__ if getattr(demo, f) != getattr(syn, f)}
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
-                      "ft_every_10pct", "ft_patience", "hf_teacher", "corpus", "parallel", "pt_kd_text"}
-    assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 15, "1e-4", 30)
-    # the recipes stop flat fine-tuning runs early; the demo's 15 epochs all run
+                      "ft_every_10pct", "ft_epochs_10pct", "ft_patience", "hf_teacher", "corpus", "parallel",
+                      "pt_kd_text"}
+    assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 7, "1e-4", 30)
+    # the recipes stop flat fine-tuning runs early; the demo's 7 epochs all run
     assert (demo.ft_patience, syn.ft_patience) == (5, None)
 
 

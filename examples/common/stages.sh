@@ -97,7 +97,7 @@ label_count() { grep -vc '^madeupword' "$1/label/dict.txt"; }
 # It expects DATA (a data-bin with train and train10), GRID_MANIFEST (their manifest dir:
 # with a test.spk, each run's metrics.json scores every test voice), the recorded
 # SPEECH_BERT, PT_KD and AM_PT checkpoints and args_method (see recipe_profile).
-SEEDS10=3; SEEDSFULL=1
+SEEDS10=3; SEEDSFULL=3
 # grid_option ARGS...: --seeds-10pct N and --seeds-full N (see parse_options)
 grid_option() { case $1 in --seeds-10pct) SEEDS10=${2-};; --seeds-full) SEEDSFULL=${2-};; *) return 1;; esac; }
 # check_grid_options: the seed counts are whole numbers, at least 1

@@ -34,8 +34,8 @@
 #                               + DA) on train and on train10 for several seeds (runs/SUBSET/ROW/seedK),
 #                               then write results.json, results.md (table) and results.png (plot) as
 #                               examples/synthetic/run.sh does; not with --subset or --augment-audio
-#   --seeds-10pct N, --seeds-full N  with --ablation: seeds of each 10% row (default 3) and of each
-#                               full-data row (default 1)
+#   --seeds-10pct N, --seeds-full N  with --ablation: seeds of each 10% row and of each
+#                               full-data row (default 3 each)
 # stages: 0 prepare (manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT  5 text model
 #         6 PT-KD  7 AM-PT (4-7: the --pretrained-dir's, when given)  8 text teacher
 #         9 SLU fine-tuning  10 evaluation (--ablation: 8 teachers  9 the grid  10 results table + plot)

@@ -35,8 +35,8 @@
 #                               + DA) on train and on train10 for several seeds (runs/SUBSET/ROW/seedK),
 #                               then write results.json, results.md (table) and results.png (plot) as
 #                               examples/synthetic/run.sh does; not with --subset or --augment-audio
-#   --seeds-10pct N, --seeds-full N  with --ablation: seeds of each 10% row (default 3) and of each
-#                               full-data row (default 1)
+#   --seeds-10pct N, --seeds-full N  with --ablation: seeds of each 10% row and of each
+#                               full-data row (default 3 each)
 # Split (there is no official one): by speaker, so test voices are unseen; the sorted worker
 # ids are shuffled with random.Random(S) and cut 80/10/10 into train/valid/test; a corpus root
 # with a split.tsv (workerId<TAB>train|valid|test, written by slu-kd-synth snips) is split by

@@ -5,7 +5,7 @@
 #   baseline, + PT-KD, + FT-KD, + AM-PT, + DA   on 10% (several seeds) and full training data.
 #
 # usage: examples/synthetic/run.sh [WORK_DIR] [--stage N] [--stop-stage M]
-#                                  [--seeds-10pct 3] [--seeds-full 1] [--profile demo|paper]
+#                                  [--seeds-10pct 3] [--seeds-full 3] [--profile demo|paper]
 #                                  [--teacher hf|fairseq] [--threads N]
 # stages: 0 prepare (TTS corpora, manifests)  1 quantizer  2 units  3 data-bin  4 speech BERT
 #         5 text model  6 PT-KD  7 AM-PT  8 text teachers (beside PT-KD)
@@ -25,7 +25,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 WORK=work/synthetic
 [ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { WORK=$1; shift; }
 STAGE=0; STOP_STAGE=10; PROFILE=demo; TEACHER=hf
-source "$HERE/../common/stages.sh"  # SEEDS10=3, SEEDSFULL=1
+source "$HERE/../common/stages.sh"  # SEEDS10=3, SEEDSFULL=3
 demo_option() {
   case $1 in
     --teacher) TEACHER=${2-};; --threads) export SLU_KD_THREADS=${2-};;
@@ -47,7 +47,8 @@ if stage 0 "prepare: synthetic corpora in the real layouts, and their manifests"
     --valid-speakers $SYN_VALID --test-speakers $SYN_TEST --voices held-out --seed 1 --jobs 2
   slu-kd-synth librispeech "$WORK/corpus/librispeech" --utterances $SYN_PAIRED --voices wide --seed 2 --jobs 2
   timer_lap "corpora"
-  slu-kd-prepare fsc "$WORK/corpus/fsc" "$M/fsc" --subset-fraction 0.1 --subset-name train10 --seed 1
+  slu-kd-prepare fsc "$WORK/corpus/fsc" "$M/fsc" --subset-fraction 0.1 --subset-name train10 --seed 1 \
+    --subset-min-per-intent $SYN_MIN_PER_INTENT
   slu-kd-prepare librispeech "$WORK/corpus/librispeech" "$M/paired" --train train-clean-100 --valid dev-clean
   timer_lap "manifests"
 fi

@@ -13,6 +13,7 @@ import sys
 
 from ..audio import AudioError
 from ..corpora.fsc import load_fsc
+from ..corpora.labels import encode_intent
 from ..corpora.librispeech import load_librispeech
 from ..corpora.manifest import (
     AUDIO_CHECKS,
@@ -39,14 +40,33 @@ EXAMPLES = """examples:
 LIBRISPEECH_DEFAULT_SPLIT = {"train": "train", "dev": "valid", "test": "test"}
 
 
-def subset(utterances, fraction, seed):
+def subset(utterances, fraction, seed, min_per_intent=1):
     """``round(fraction * n)`` (at least 1) utterances drawn with ``random.Random(seed)``,
-    kept in corpus order: the same inputs and seed always give the same subset."""
+    kept in corpus order: the same inputs and seed always give the same subset.
+
+    Utterances with intents are drawn per intent (stratified), each intent getting its
+    share of the total by largest remainder, then at least ``min_per_intent`` (or all it
+    has): a random 10% of a small corpus can leave an intent with one example or none,
+    and the subset's classifier could never learn it.  The floor can make the subset
+    larger than the fraction; the log says by how much."""
     if not 0 < fraction <= 1:
         raise ValueError(f"--subset-fraction must be in (0, 1], not {fraction}")
+    rng = random.Random(seed)
     k = max(1, round(fraction * len(utterances)))
-    picked = sorted(random.Random(seed).sample(range(len(utterances)), k))
-    return [utterances[i] for i in picked]
+    if any(u.slots is None for u in utterances):
+        return [utterances[i] for i in sorted(rng.sample(range(len(utterances)), k))]
+    groups = {}
+    for i, u in enumerate(utterances):
+        groups.setdefault(encode_intent(u.slots), []).append(i)
+    quota = {t: fraction * len(g) for t, g in groups.items()}
+    take = {t: int(q) for t, q in quota.items()}
+    by_remainder = sorted(groups, key=lambda t: (take[t] - quota[t], rng.random()))
+    for t in by_remainder[:max(0, k - sum(take.values()))]:
+        take[t] += 1
+    picked = []
+    for t, g in groups.items():
+        picked += rng.sample(g, min(len(g), max(take[t], min_per_intent)))
+    return [utterances[i] for i in sorted(picked)]
 
 
 def check_all(splits, args, skipped, opts):
@@ -81,7 +101,10 @@ def prepare(out_dir, splits, args, skipped=None, speakers_root=None):
         if train is None:
             raise CorpusError("--subset-fraction needs a train split")
         name = args.subset_name or f"train{round(args.subset_fraction * 100)}"
-        picked = subset(train.utterances, args.subset_fraction, args.seed)
+        picked = subset(train.utterances, args.subset_fraction, args.seed, args.subset_min_per_intent)
+        logger.info("%s: %d of %d training utterances (%.1f%%; --subset-fraction %g, at least %d per "
+                    "intent)", name, len(picked), len(train.utterances),
+                    100 * len(picked) / len(train.utterances), args.subset_fraction, args.subset_min_per_intent)
         results.append(check_split(name, picked, **opts))
     # without a speaker list, an old one from another corpus would name the wrong voices
     extra, stale = ({SPEAKERS_TSV: speakers}, ()) if speakers is not None else ({}, (SPEAKERS_TSV,))
@@ -146,8 +169,19 @@ def _common_options():
                    help="also write a split with this fraction of train, e.g. 0.1")
     g.add_argument("--subset-name", default=None,
                    help="name of that split (default: train<percent>, e.g. train10)")
+    g.add_argument("--subset-min-per-intent", type=_count, default=1, metavar="N",
+                   help="the subset is drawn per intent (each its share of the fraction); "
+                   "every intent gets at least N utterances, or all it has (default 1: every "
+                   "training intent is in the subset)")
     g.add_argument("--seed", type=int, default=1, help="seed of the subset draw (default 1)")
     return p
+
+
+def _count(text):
+    """argparse type: a whole number from 0 (so a bad value fails before any audio is read)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"takes a whole number from 0, not {text!r}")
+    return int(text)
 
 
 def _root_out(p):

@@ -67,7 +67,8 @@ def scalars(p):
     if p.corpus:
         c = p.corpus
         out.update(SYN_SPEAKERS=c.speakers, SYN_UTTS=c.utts_per_speaker, SYN_VALID=c.valid_speakers,
-                   SYN_TEST=c.test_speakers, SYN_PAIRED=c.paired, SYN_UNITS=c.units)
+                   SYN_TEST=c.test_speakers, SYN_PAIRED=c.paired, SYN_UNITS=c.units,
+                   SYN_MIN_PER_INTENT=c.min_per_intent_10pct)
     return out
 
 
