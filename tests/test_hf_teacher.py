@@ -132,3 +132,30 @@ def test_hf_teacher_logits_do_not_depend_on_padding(hf_teacher):
         together = model(batch)[0]
         alone = torch.cat([model(x[None])[0] for x in ids])
     assert torch.allclose(together, alone, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_split_logits_run_each_distinct_transcript_once(hf_teacher):
+    """A command corpus repeats its phrases: the precomputed FT-KD targets run the teacher
+    once per distinct transcript and give every utterance its own phrase's logits."""
+    from slu_kd_plugin.data.binarized import encode_texts
+    from slu_kd_plugin.data.text_targets import run_text_model
+    from slu_kd_plugin.models.hf_text import load_hf_classifier
+
+    model, tokenizer, max_positions = load_hf_classifier(_state(hf_teacher / "checkpoint_best.pt"), "teacher")
+    phrases = ["Turn the lights on in the kitchen", "Stop", "Bring me my shoes"]
+    texts = [phrases[i % 3] for i in range(10)]
+    ids = encode_texts(tokenizer, texts, max_positions)
+    seen = []
+    hook = model.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
+    try:
+        logits = run_text_model(model, ids, tokenizer.pad_token_id, "logits", batch_size=4)
+    finally:
+        hook.remove()
+    assert seen == [3]  # one batch of the 3 distinct phrases, not 3 batches of 10 utterances
+    with torch.no_grad():
+        alone = [model(x[None])[0][0] for x in ids]
+    assert len(logits) == 10
+    for got, want in zip(logits, alone):
+        assert torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)

@@ -99,8 +99,8 @@ def test_the_demo_overlay_is_what_differs():
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
                       "ft_every_10pct", "ft_epochs_10pct", "ft_patience", "hf_teacher", "corpus", "parallel",
                       "pt_kd_text"}
-    assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 7, "1e-4", 30)
-    # the recipes stop flat fine-tuning runs early; the demo's 7 epochs all run
+    assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 4, "1e-4", 30)
+    # the recipes stop flat fine-tuning runs early; the demo's 4 epochs all run
     assert (demo.ft_patience, syn.ft_patience) == (5, None)
 
 
