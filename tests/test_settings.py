@@ -98,8 +98,13 @@ def test_the_demo_overlay_is_what_differs():
     differ = {f for f in demo.__dataclass_fields__ if getattr(demo, f) != getattr(syn, f)}
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
                       "ft_every_10pct", "ft_epochs_10pct", "ft_patience", "hf_teacher", "corpus", "parallel",
-                      "pt_kd_text"}
+                      "pt_kd_text", "unit_mask_rate"}
     assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 4, "1e-4", 30)
+    # the demo's +DA row masks units at its measured rate; the rows before it do not mask
+    da = settings.method(syn, "da", "t.pt", "am.pt")
+    assert da[-3:] == ["--augment-units", "--unit-mask-rate", "0.1"]
+    assert "--unit-mask-rate" not in settings.method(syn, "am_pt", "t.pt", "am.pt")
+    assert "--unit-mask-rate" not in settings.method(demo, "da", "t.pt", "am.pt")
     # the recipes stop flat fine-tuning runs early; the demo's 4 epochs all run
     assert (demo.ft_patience, syn.ft_patience) == (5, None)
 
