@@ -285,6 +285,10 @@ def test_fsc_recipe_ablation_grid(runs, tmp_path):
         assert (work / "checkpoints" / teacher / "checkpoint_best.pt").is_file(), teacher
     assert not (work / "checkpoints" / "slu").exists()
 
+    # the 10% cells take the profile's 10% batch (debug: 4), the full-data ones its batch (8)
+    for setting, batch in (("train", 8), ("train10", 4)):
+        for log in work.glob(f"runs/{setting}/*/seed*/train.log"):
+            assert f"'batch_size': {batch}," in log.read_text(), log
     logs = sorted(work.glob("runs/*/*/seed*/train.log")) + sorted(work.glob("checkpoints/teacher_*/train.log"))
     assert len(logs) == 5 * (1 + 2) + 2
     before = {p: p.stat().st_mtime_ns for p in logs}

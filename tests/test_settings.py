@@ -15,7 +15,7 @@ STAGES_SH = REPO / "examples" / "common" / "stages.sh"
 # run-time values to call each stage with, by parameter name
 VALUES = {"subset": "train10", "text_model": "/ck/text model.pt", "speech_bert": "/ck/bert.pt",
           "text_arch": "--encoder-layers 3 --max-positions 64", "ds2_arch": "--ds2-conv-channels 2",
-          "num_classes": "7", "epochs": "9", "every": "3", "text_vector": "mean", "max_positions": "256",
+          "num_classes": "7", "epochs": "9", "every": "3", "batch": "5", "text_vector": "mean", "max_positions": "256",
           "method": ["--criterion", "slu_kd", "--teacher-path", "/ck/t t.pt"]}
 
 
@@ -98,13 +98,19 @@ def test_the_demo_overlay_is_what_differs():
     differ = {f for f in demo.__dataclass_fields__ if getattr(demo, f) != getattr(syn, f)}
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
                       "ft_every_10pct", "ft_epochs_10pct", "ft_patience", "hf_teacher", "corpus", "parallel",
-                      "pt_kd_text", "unit_mask_rate"}
+                      "pt_kd_text", "unit_mask_rate", "kd_temperature", "ft_batch_10pct"}
     assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 4, "1e-4", 30)
     # the demo's +DA row masks units at its measured rate; the rows before it do not mask
     da = settings.method(syn, "da", "t.pt", "am.pt")
     assert da[-3:] == ["--augment-units", "--unit-mask-rate", "0.1"]
     assert "--unit-mask-rate" not in settings.method(syn, "am_pt", "t.pt", "am.pt")
     assert "--unit-mask-rate" not in settings.method(demo, "da", "t.pt", "am.pt")
+    # the demo's FT-KD softens by its measured temperature; its 10% runs take batches of 16
+    assert settings.method(syn, "ft_kd", "t.pt", "am.pt")[:5] == \
+        ["--criterion", "slu_kd", "--kd-distance", "kl", "--kd-temperature"]
+    assert settings.method(syn, "ft_kd", "t.pt", "am.pt")[5] == "4"
+    assert (shell.scalars(syn)["FT_BATCH_10PCT"], shell.scalars(syn)["FT_BATCH_FULL"]) == (16, 32)
+    assert shell.scalars(demo)["FT_BATCH_10PCT"] == 32
     # the recipes stop flat fine-tuning runs early; the demo's 4 epochs all run
     assert (demo.ft_patience, syn.ft_patience) == (5, None)
 

@@ -230,12 +230,13 @@ recipe_profile() {
   [ $rc = 0 ] || { echo "python -m slu_kd_plugin.cli.profile $1 failed: $msg" >&2; exit 1; }
   eval "$settings"
 }
-# for_subset STAGE SUBSET: EPOCHS and EVERY (validation interval) of STAGE (TEACHER,
-# HF_TEACHER or FT) on SUBSET: the profile's 10% values for train10, else the full-data ones
+# for_subset STAGE SUBSET: EPOCHS, EVERY (validation interval) and BATCH (FT only) of STAGE
+# (TEACHER, HF_TEACHER or FT) on SUBSET: the profile's 10% values for train10, else the full-data ones
 for_subset() {
   local kind=FULL; [ "${2%_aug}" = train10 ] && kind=10PCT
-  local e="${1}_EPOCHS_$kind" v="${1}_EVERY_10PCT"
+  local e="${1}_EPOCHS_$kind" v="${1}_EVERY_10PCT" b="${1}_BATCH_$kind"
   EPOCHS=${!e}; EVERY=1; [ $kind = 10PCT ] && EVERY=${!v:-1}
+  BATCH=${!b:-}
   return 0
 }
 
@@ -454,7 +455,8 @@ fine_tune() {
   local save=$1 data=$2 sub=$3 bert=$4 seed=(); shift 4
   [ "$1" = -- ] || { seed=(--seed "$1"); shift; }; shift
   need_assets AM_DS2_ARCH UNITS_MAX_POS
-  for_subset FT "$sub"; args_fine_tuning "$AM_DS2_ARCH" "$bert" "$UNITS_MAX_POS" "$sub" "$EPOCHS" "$EVERY" "$@"
+  for_subset FT "$sub"; args_fine_tuning "$AM_DS2_ARCH" "$bert" "$UNITS_MAX_POS" "$sub" "$EPOCHS" "$EVERY" \
+    "$BATCH" "$@"
   train "$save" "$data" "${ARGS[@]}" "${seed[@]}"
 }
 

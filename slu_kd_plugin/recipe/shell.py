@@ -60,6 +60,7 @@ def scalars(p):
         "TEACHER_EPOCHS_FULL": t.epochs, "TEACHER_EPOCHS_10PCT": t.epochs * p.teacher_10pct_scale,
         "TEACHER_EVERY_10PCT": p.teacher_10pct_scale,
         "FT_EPOCHS_FULL": ft.epochs, "FT_EPOCHS_10PCT": p.ft_epochs_10pct, "FT_EVERY_10PCT": p.ft_every_10pct,
+        "FT_BATCH_FULL": ft.batch, "FT_BATCH_10PCT": p.ft_batch_10pct or ft.batch,
     }
     if p.hf_teacher:
         out.update(HF_TEACHER_EPOCHS_FULL=p.hf_teacher.epochs, HF_TEACHER_EVERY_10PCT=p.teacher_10pct_scale,
