@@ -192,7 +192,7 @@ SYNTHETIC = {
         # hidden masks too 61.45, with that warm-up 78.78
         unit_mask_rate="0.1",
         # 10%, 3 seeds, paired (README): batch 16 (twice the updates, the same time) and KL
-        # at T = 4 moved FT-KD's gain over the baseline from +0.66 to +2.56 +- 0.51
+        # at T = 4 moved FT-KD's gain over the baseline from +0.66 to +2.55 +- 0.51
         kd_temperature="4", ft_batch_10pct=16,
         teacher=replace(PROFILES["demo"].teacher, lr="5e-4"),
         # the README's 30-minute budget with 3 seeds in both settings: 4 epochs of 3,100
