@@ -106,9 +106,8 @@ def test_the_demo_overlay_is_what_differs():
     assert "--unit-mask-rate" not in settings.method(syn, "am_pt", "t.pt", "am.pt")
     assert "--unit-mask-rate" not in settings.method(demo, "da", "t.pt", "am.pt")
     # the demo's FT-KD softens by its measured temperature; its 10% runs take batches of 16
-    assert settings.method(syn, "ft_kd", "t.pt", "am.pt")[:5] == \
-        ["--criterion", "slu_kd", "--kd-distance", "kl", "--kd-temperature"]
-    assert settings.method(syn, "ft_kd", "t.pt", "am.pt")[5] == "4"
+    assert settings.method(syn, "ft_kd", "t.pt", "am.pt")[:6] == \
+        ["--criterion", "slu_kd", "--kd-distance", "kl", "--kd-temperature", "4"]
     assert (shell.scalars(syn)["FT_BATCH_10PCT"], shell.scalars(syn)["FT_BATCH_FULL"]) == (16, 32)
     assert shell.scalars(demo)["FT_BATCH_10PCT"] == 32
     # the recipes stop flat fine-tuning runs early; the demo's 4 epochs all run
