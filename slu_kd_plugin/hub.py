@@ -69,12 +69,13 @@ def load_slu(path, data):
     from fairseq.dataclass.utils import overwrite_args_by_name
 
     from .checkpoints import check_slu, load_state
+    from .tasks.slu_finetuning import TRAINING_ONLY
 
     # another stage's checkpoint, or a data-bin of other dictionaries, fails in fairseq's
     # loader with a message naming neither file: refuse both here
     state = check_slu(load_state(path), path)
     check_fits_data(state, path, data)
-    overwrite_args_by_name(state["cfg"], {"data": data, "teacher_path": None})
+    overwrite_args_by_name(state["cfg"], {**TRAINING_ONLY, "data": data})
     models, _, task = checkpoint_utils.load_model_ensemble_and_task([path], state=state)
     return models[0].eval(), task
 

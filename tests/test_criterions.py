@@ -12,7 +12,7 @@ from fairseq.data import Dictionary
 from slu_kd_plugin.criterions.slu_cross_entropy import SLUCrossEntropyCriterion
 from slu_kd_plugin.criterions.slu_kd import SLUKDCriterion, logit_distance
 from slu_kd_plugin.criterions.speech_text_kd import SpeechTextKDCriterion, vector_distance
-from slu_kd_plugin.data.labels import macro_f1
+from slu_kd_plugin.data.labels import UNLABELED, macro_f1
 
 STUDENT = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
 TEACHER = torch.tensor([[0.0, 2.0, 5.0], [1.0, -1.0, 0.0]])
@@ -144,6 +144,18 @@ def test_kd_criterion_adds_weighted_distance_to_teacher():
     loss, _, log = crit(FakeModel(LOGITS), sample([0, 1, 0], teacher))
     assert loss.item() == pytest.approx(ce.item() + 0.5 * 3.0)
     assert log["kd_loss"].item() == pytest.approx(3.0)
+
+
+def test_unlabeled_pairs_get_the_kd_term_only():
+    # FT-KD's unlabeled pairs (target UNLABELED): no cross-entropy, not counted in accuracy,
+    # but their KD term is in the loss and they count in the sample size it is divided by
+    teacher = LOGITS + torch.tensor([[1.0, 0.0, 0.0]] * 3)
+    crit = SLUKDCriterion(fake_task(), kd_distance="l1", kd_weight=1.0, kd_temperature=1.0)
+    loss, n, log = crit(FakeModel(LOGITS), sample([0, UNLABELED, 2], teacher))
+    ce = torch.nn.functional.cross_entropy(LOGITS[[0, 2]], torch.tensor([0, 2]), reduction="sum")
+    assert loss.item() == pytest.approx(ce.item() + 3.0)
+    assert (n, log["sample_size"], log["nsentences"], log["_correct"]) == (3, 3, 2, 2)
+    assert sum(log[f"_true_{c}"] for c in range(3)) == 2
 
 
 def test_kd_criterion_needs_a_teacher_only_in_training():

@@ -41,12 +41,14 @@ def parse_args(argv=None):
 
 def strip_checkpoint(state):
     """Weights + cfg, and the bare bookkeeping fairseq's loader insists on."""
+    from ..tasks.slu_finetuning import TRAINING_ONLY
+
     cfg = copy.deepcopy(state["cfg"])
     # inference needs no teacher, and a model rebuilt from speech_bert_args reads
     # neither the speech BERT nor the AM file (config.json keeps them as provenance);
     # `data` stays, as in any fairseq checkpoint: loaders override it (the hub with
     # the model dir, slu-kd-evaluate with its DATA argument)
-    cfg["task"].update(teacher_path=None, teacher_label_dict=None)
+    cfg["task"].update(TRAINING_ONLY)
     cfg["model"].update(speech_bert_path=None, am_path=None)
     last = (state.get("optimizer_history") or [{}])[-1]
     history = {"criterion_name": last.get("criterion_name"), "optimizer_name": last.get("optimizer_name"),

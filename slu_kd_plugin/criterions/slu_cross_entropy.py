@@ -13,7 +13,7 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
-from ..data.labels import f1_of_counts, label_symbols, slot_names, slot_table
+from ..data.labels import UNLABELED, f1_of_counts, label_symbols, slot_names, slot_table
 from ._metrics import log_loss, summer
 
 
@@ -39,15 +39,18 @@ class SLUCrossEntropyCriterion(FairseqCriterion):
         return loss, target.numel(), logging_output
 
     def compute_loss(self, logits, target, sample):
-        """Summed CE and the counts every SLU criterion logs."""
-        ce = F.cross_entropy(logits, target, reduction="sum")
+        """Summed CE and the counts every SLU criterion logs, over the utterances with an
+        intent (FT-KD's unlabeled pairs have none); the sample size counts them all."""
+        labeled = target.ne(UNLABELED)
+        ce = F.cross_entropy(logits, target, reduction="sum", ignore_index=UNLABELED)
+        logits, target = logits[labeled], target[labeled]
         pred = logits.argmax(-1)
         log = {
             "loss": ce.data,
             "ce_loss": ce.data,
             "ntokens": sample["ntokens"],
             "nsentences": target.numel(),
-            "sample_size": target.numel(),
+            "sample_size": labeled.numel(),
             "_correct": int((pred == target).sum()),
         }
         # fairseq-validate leaves the criterion (and this buffer) on the CPU: only

@@ -28,6 +28,17 @@ def load_dict(data, name, add_mask=True):
     return dictionary
 
 
+def load_same_dict(data, name, dictionary):
+    """``DATA/name/dict.txt`` when it is ``dictionary`` symbol for symbol (a split read with
+    another data-bin's dictionary), else a clear error naming both files."""
+    other = load_dict(data, name)
+    if other.symbols != dictionary.symbols:
+        raise ValueError(f"{other.path} is not {getattr(dictionary, 'path', 'the dictionary in use')}: "
+                         f"{len(other)} symbols against {len(dictionary)}, or in another order "
+                         "(binarize both data-bins with one dictionary)")
+    return other
+
+
 def load_split(data, name, split, dictionary):
     """The binarized ``DATA/name/split`` dataset, or a clear error naming it."""
     prefix = os.path.join(data, name, split)

@@ -6,6 +6,10 @@ from collections import Counter
 
 from fairseq.data import Dictionary
 
+# the target of an utterance with no intent (FT-KD's unlabeled pairs): the criteria score
+# its KD term only (cross-entropy's ignore_index)
+UNLABELED = -100
+
 
 def label_symbols(dictionary):
     """Class names in class-index order (fairseq offsets labels by ``nspecial``).

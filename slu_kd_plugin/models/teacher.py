@@ -18,7 +18,7 @@ import torch
 from fairseq.data import Dictionary
 
 from ..checkpoints import CheckpointError, arch_of, describe, load_state, task_name_of
-from ..data.binarized import encoder_input, load_dict, load_split, transcript_tokens
+from ..data.binarized import encoder_input, load_dict, load_same_dict, load_split, transcript_tokens
 from ..data.labels import check_same_labels, label_symbols, load_label_dict
 from ..data.text_targets import HEAD_NAME, run_text_model, text_model_output
 from .hf_text import (
@@ -42,8 +42,9 @@ class TextTeacher:
     def __init__(self, model, pad, max_positions):
         self.model, self.pad, self.max_positions = model, pad, max_positions
 
-    def tokens(self, split):
-        """(token dataset, where it was read) of the teacher's input for each utterance."""
+    def tokens(self, split, data=None):
+        """(token dataset, where it was read) of the teacher's input for each utterance of
+        ``split``, in the student's data-bin or another one, ``data``."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -69,9 +70,12 @@ class RobertaTeacher(TextTeacher):
         super().__init__(model, text_dict.pad(), max_positions)
         self.text_dict, self.data = text_dict, data
 
-    def tokens(self, split):
-        text = load_split(self.data, "input0", split, self.text_dict)
-        return encoder_input(text, self.text_dict, self.max_positions), os.path.join(self.data, "input0", split)
+    def tokens(self, split, data=None):
+        if data is not None and data != self.data:
+            load_same_dict(data, "input0", self.text_dict)
+        data = data or self.data
+        text = load_split(data, "input0", split, self.text_dict)
+        return encoder_input(text, self.text_dict, self.max_positions), os.path.join(data, "input0", split)
 
 
 class HFTeacher(TextTeacher):
@@ -82,8 +86,10 @@ class HFTeacher(TextTeacher):
         self.tokenizer, self.text_dir, self.data = tokenizer, text_dir, data
         self.text_dir_option = text_dir_option  # the flag named when the transcripts are missing
 
-    def tokens(self, split):
-        return transcript_tokens(self.text_dir, self.data, split, self.tokenizer, self.max_positions,
+    def tokens(self, split, data=None):
+        # --teacher-text-dir stands for the student's data-bin only
+        text_dir = self.text_dir if data in (None, self.data) else None
+        return transcript_tokens(text_dir, data or self.data, split, self.tokenizer, self.max_positions,
                                  self.text_dir_option)
 
 

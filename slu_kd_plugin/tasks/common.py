@@ -7,7 +7,7 @@ from fairseq.tasks import FairseqTask
 from omegaconf import open_dict
 
 # the data-bin readers, here too because every task reads its splits with them
-from ..data.binarized import encoder_input, load_dict, load_intents, load_split  # noqa: F401
+from ..data.binarized import encoder_input, load_dict, load_intents, load_same_dict, load_split  # noqa: F401
 from ..data.speech_states import PaddedStatesDataset, run_speech_bert
 
 logger = logging.getLogger(__name__)
@@ -149,8 +149,11 @@ class UnitTask(KeepLastBatchMixin, FairseqTask):
     """A task over DATA/units (every task here but the text classifier): the unit
     dictionary is its source, and units are cut at ``--max-positions``."""
 
-    def load_units(self, split):
-        units = load_split(self.cfg.data, "units", split, self.unit_dict)
+    def load_units(self, split, data=None):
+        """``split`` of DATA/units, or of another data-bin ``data`` with the same unit dictionary."""
+        if data is not None:
+            load_same_dict(data, "units", self.unit_dict)
+        units = load_split(data or self.cfg.data, "units", split, self.unit_dict)
         return encoder_input(units, self.unit_dict, self.cfg.max_positions)
 
     def max_positions(self):

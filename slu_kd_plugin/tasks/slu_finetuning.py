@@ -9,15 +9,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
 from fairseq import metrics
-from fairseq.data import IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
+from fairseq.data import ConcatDataset, IdDataset, NumelDataset, NumSamplesDataset, RightPadDataset
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import register_task
 from omegaconf import II, MISSING
 
 from ..data.augment import AugmentSchedule
 from ..data.datasets import SpanMaskDataset, TensorListDataset
-from ..data.labels import label_symbols, load_label_dict
+from ..data.labels import UNLABELED, label_symbols, load_label_dict
 from ..models.teacher import load_teacher
 from .common import (
     CACHE_HELP,
@@ -31,6 +32,10 @@ from .common import (
 )
 
 logger = logging.getLogger(__name__)
+
+# the task fields only training reads: a trained model loads (hub, slu-kd-evaluate) and
+# ships (slu-kd-package) with them cleared, needing neither its teacher nor its pairs
+TRAINING_ONLY = {"teacher_path": None, "teacher_label_dict": None, "kd_unlabeled_data": None}
 
 
 @dataclass
@@ -58,6 +63,15 @@ class SLUFinetuningConfig(FairseqDataclass):
         metadata={"help": "precompute: run the frozen teacher once per training transcript when the split "
                   "is loaded (the same targets, far cheaper); on-the-fly: run it on every batch"},
     )
+    kd_unlabeled_data: Optional[str] = field(
+        default=None,
+        metadata={"help": "FT-KD on unlabeled speech-text pairs (e.g. PT-KD's corpus): a data-bin with units/ "
+                  "over the same unit dictionary and the teacher's input (text/ for Hugging Face teachers, "
+                  "input0/ for fairseq ones). Its --kd-unlabeled-subset joins the training split with the "
+                  "teacher's logits as its only target (no intent, no cross-entropy): the student hears the "
+                  "teacher on words the labeled split never says"},
+    )
+    kd_unlabeled_subset: str = field(default="train", metadata={"help": "the split of --kd-unlabeled-data"})
     max_positions: int = field(default=1024, metadata={"help": "units beyond this are truncated"})
     cache_speech_states: bool = field(default=False, metadata={"help": CACHE_HELP})
     augment_units: bool = field(default=False, metadata={"help": "DA: span-mask units in training"})
@@ -88,6 +102,9 @@ class SLUFinetuningTask(SpeechBertTask):
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
+        if cfg.kd_unlabeled_data and not cfg.teacher_path:
+            raise ValueError(f"--kd-unlabeled-data {cfg.kd_unlabeled_data}: the pairs' only target is the "
+                             "teacher's logits: pass --teacher-path")
         label_dict = load_label_dict(os.path.join(cfg.data, "label", "dict.txt"))
         return cls(cfg, load_dict(cfg.data, "units"), label_dict)
 
@@ -108,9 +125,13 @@ class SLUFinetuningTask(SpeechBertTask):
         units = self.load_units(split)
         labels = load_intents(self.cfg.data, split, self.label_dict)
         check_aligned(split, units=units, labels=labels)
-        training = split == self.cfg.train_subset
         # DA and KD touch training data only: validation (and fairseq-validate on a
         # model directory without its teacher) measures the student alone
+        training = split == self.cfg.train_subset
+        kd = bool(self.cfg.teacher_path) and training
+        text = self._teacher_text(self.cfg.data, split, len(units)) if kd else None
+        if kd and self.cfg.kd_unlabeled_data:
+            units, labels, text = self._join_unlabeled(units, labels, text)
         src = self._augmented(units) if self.cfg.augment_units and training else units
         items = {
             "id": IdDataset(),
@@ -122,8 +143,8 @@ class SLUFinetuningTask(SpeechBertTask):
             "nsentences": NumSamplesDataset(),
             "ntokens": NumelDataset(units, reduce=True),
         }
-        if self.cfg.teacher_path and training:
-            items.update(self._teacher_items(split, len(units)))
+        if kd:
+            items.update(self._teacher_items(split, text))
         self.datasets[split] = length_sorted(items, units, self.cfg.seed, epoch)
         logger.info(f"{split}: {len(units)} utterances, {self.num_classes} intents")
 
@@ -146,12 +167,26 @@ class SLUFinetuningTask(SpeechBertTask):
         return SpanMaskDataset(units, d.index("<mask>"), d.pad(), d.eos(), c.unit_mask_rate,
                                c.unit_mask_span, c.unit_mask_span, seed=c.seed, schedule=self.augment_schedule)
 
-    def _teacher_items(self, split, n):
-        """The sample fields FT-KD needs: the teacher's logits, or its input for train_step."""
-        text, source = self.teacher.tokens(split)
+    def _teacher_text(self, data, split, n):
+        """The teacher's input for each of the ``n`` utterances of ``data``'s ``split``."""
+        text, source = self.teacher.tokens(split, data)
         if len(text) != n:
-            raise ValueError(f"split '{split}': {len(text)} transcripts in {source} for {n} utterances "
-                             f"in {self.cfg.data}")
+            raise ValueError(f"split '{split}': {len(text)} transcripts in {source} for {n} utterances in {data}")
+        return text
+
+    def _join_unlabeled(self, units, labels, text):
+        """The training split's streams with --kd-unlabeled-data's pairs after them."""
+        c = self.cfg
+        extra = self.load_units(c.kd_unlabeled_subset, c.kd_unlabeled_data)
+        extra_text = self._teacher_text(c.kd_unlabeled_data, c.kd_unlabeled_subset, len(extra))
+        no_intent = TensorListDataset([torch.tensor([UNLABELED])] * len(extra))
+        logger.info(f"FT-KD: {len(extra)} unlabeled pairs of {c.kd_unlabeled_data} ({c.kd_unlabeled_subset}) "
+                    f"join {len(units)} labeled utterances")
+        return (ConcatDataset([units, extra]), ConcatDataset([labels, no_intent]),
+                ConcatDataset([text, extra_text]))
+
+    def _teacher_items(self, split, text):
+        """The sample fields FT-KD needs: the teacher's logits, or its input for train_step."""
         if self.cfg.teacher_logits == "on-the-fly":
             return {"teacher_input": RightPadDataset(text, pad_idx=self.teacher.pad)}
         logits = self.teacher.split_logits(text, self.cfg.text_batch_size, desc=f"teacher logits ({split})")
