@@ -136,7 +136,7 @@ class Pipeline:
         if stage == "am_pt":
             return self.paired, settings.am_pt(p, str(ck("pt_kd")), max_pos, "train")
         if stage == "ft_kd":
-            method = settings.full_method(p, str(ck("teacher")), str(ck("am_pt")), p.augment)
+            method = settings.full_method(p, str(ck("teacher")), str(ck("am_pt")), str(self.paired), p.augment)
             return self.data, settings.fine_tuning(p, p.ds2.flags(), str(ck("pt_kd")), max_pos, "train",
                                                    method=method)
         raise KeyError(stage)

@@ -71,6 +71,7 @@ def recipe_stage_args(stage, assets, num_classes=None, subset="train", p=None):
         return settings.am_pt(p, a["PT_KD"], a["UNITS_MAX_POS"], subset)
     if stage == "slu":
         teacher = str(Path(a["WORK"]) / "checkpoints" / "teacher" / "checkpoint_best.pt")
+        # no pairs: the corpus recipes' FT-KD is on the SLU split only (kd_unlabeled off)
         return settings.fine_tuning(p, a["AM_DS2_ARCH"], a["PT_KD"], a["UNITS_MAX_POS"], subset,
-                                    method=settings.full_method(p, teacher, a["AM_PT"], p.augment))
+                                    method=settings.full_method(p, teacher, a["AM_PT"], "", p.augment))
     raise KeyError(stage)

@@ -59,7 +59,7 @@ def test_table2_rows_in_shell_are_the_tables(name, recipe, augment):
     flags, each row keeping every step of the one before; --augment sets the + DA row's DA."""
     script = f'ROOT="{REPO}"; source "{STAGES_SH}"; recipe_profile {name} {recipe} {augment}\n'
     for row in settings.ROWS:
-        script += f'args_method {row} "/ck/t t.pt" /ck/am.pt; printf "%s\\0" "$ROW_BERT" "${{ARGS[@]}}"; printf "\\1"\n'
+        script += f'args_method {row} "/ck/t t.pt" /ck/am.pt /d/pairs; printf "%s\\0" "$ROW_BERT" "${{ARGS[@]}}"; printf "\\1"\n'
     res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=str(REPO),
                          env=dict(ENV, PATH=f"{BIN}:{ENV['PATH']}"))
     assert res.returncode == 0, res.stderr
@@ -67,11 +67,11 @@ def test_table2_rows_in_shell_are_the_tables(name, recipe, augment):
     p = settings.profile(name, recipe)
     if augment:
         p = settings.replace(p, augment=augment)
-    assert got == [[settings.row_speech_bert(row), *settings.method(p, row, "/ck/t t.pt", "/ck/am.pt")]
+    assert got == [[settings.row_speech_bert(row), *settings.method(p, row, "/ck/t t.pt", "/ck/am.pt", "/d/pairs")]
                    for row in settings.ROWS]
     flags = [set(g[1:]) - {"slu_cross_entropy"} for g in got]
     assert all(a <= b for a, b in zip(flags, flags[1:])) and got[0][0] == "SPEECH_BERT"
-    assert got[-1][1:] == settings.full_method(p, "/ck/t t.pt", "/ck/am.pt", p.augment)
+    assert got[-1][1:] == settings.full_method(p, "/ck/t t.pt", "/ck/am.pt", "/d/pairs", p.augment)
     assert ("--augment-hidden" in got[-1]) == ("hidden" in p.augment)
 
 
@@ -98,15 +98,19 @@ def test_the_demo_overlay_is_what_differs():
     differ = {f for f in demo.__dataclass_fields__ if getattr(demo, f) != getattr(syn, f)}
     assert differ == {"teacher", "ft", "batch_multiple", "skip_invalid", "teacher_10pct_scale",
                       "ft_every_10pct", "ft_epochs_10pct", "ft_patience", "hf_teacher", "corpus", "parallel",
-                      "pt_kd_text", "unit_mask_rate", "kd_temperature", "ft_batch_10pct"}
+                      "pt_kd_text", "unit_mask_rate", "kd_temperature", "ft_batch_10pct", "kd_unlabeled"}
     assert (syn.teacher.lr, syn.ft.epochs, demo.teacher.lr, demo.ft.epochs) == ("5e-4", 4, "1e-4", 30)
     # the demo's +DA row masks units at its measured rate; the rows before it do not mask
-    da = settings.method(syn, "da", "t.pt", "am.pt")
+    da = settings.method(syn, "da", "t.pt", "am.pt", "p")
     assert da[-3:] == ["--augment-units", "--unit-mask-rate", "0.1"]
-    assert "--unit-mask-rate" not in settings.method(syn, "am_pt", "t.pt", "am.pt")
-    assert "--unit-mask-rate" not in settings.method(demo, "da", "t.pt", "am.pt")
+    assert "--unit-mask-rate" not in settings.method(syn, "am_pt", "t.pt", "am.pt", "p")
+    assert "--unit-mask-rate" not in settings.method(demo, "da", "t.pt", "am.pt", "p")
+    # the demo's FT-KD rows distil over the PT-KD pairs too; the recipes' keep to the SLU split
+    assert settings.method(syn, "ft_kd", "t.pt", "am.pt", "p")[-2:] == ["--kd-unlabeled-data", "p"]
+    assert "--kd-unlabeled-data" not in settings.method(syn, "pt_kd", "t.pt", "am.pt", "p")
+    assert "--kd-unlabeled-data" not in settings.method(demo, "da", "t.pt", "am.pt", "p")
     # the demo's FT-KD softens by its measured temperature; its 10% runs take batches of 16
-    assert settings.method(syn, "ft_kd", "t.pt", "am.pt")[:6] == \
+    assert settings.method(syn, "ft_kd", "t.pt", "am.pt", "p")[:6] == \
         ["--criterion", "slu_kd", "--kd-distance", "kl", "--kd-temperature", "4"]
     assert (shell.scalars(syn)["FT_BATCH_10PCT"], shell.scalars(syn)["FT_BATCH_FULL"]) == (16, 32)
     assert shell.scalars(demo)["FT_BATCH_10PCT"] == 32

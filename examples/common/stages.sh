@@ -117,7 +117,7 @@ cell_dir() { echo "$WORK/runs/$1/$2/seed$3"; }
 ft_run() {
   local sub=$1 row=$2 seed=$3 dir teacher=$CK/teacher_$1/checkpoint_best.pt
   dir=$(cell_dir "$@")
-  args_method "$row" "$teacher" "$AM_PT" || return 1
+  args_method "$row" "$teacher" "$AM_PT" "${PAIRED-}" || return 1
   local method=("${ARGS[@]}") bert=${!ROW_BERT}
   fine_tune "$dir" "$DATA" "$sub" "$bert" "$seed" -- "${method[@]}"
 }
@@ -464,7 +464,7 @@ fine_tune() {
 # FT-KD to the teacher, DS2 initialised from AM-PT, data augmentation as AUGMENT says -> CK/slu
 train_slu() {
   need_assets PT_KD AM_PT
-  args_method da "$CK/teacher/checkpoint_best.pt" "$AM_PT"
+  args_method da "$CK/teacher/checkpoint_best.pt" "$AM_PT" "${PAIRED-}"
   local method=("${ARGS[@]}")
   fine_tune "$CK/slu" "$1" "$2" "${!ROW_BERT}" -- "${method[@]}"
 }

@@ -45,7 +45,7 @@ def stage_args(p, stage):
         return m, S.am_pt(p, m, p.bert.max_positions, "train")
     if stage == "ft_kd":
         return m, S.fine_tuning(p, p.ds2.flags(), m, p.bert.max_positions, "train",
-                                method=S.full_method(p, m, m, p.augment))
+                                method=S.full_method(p, m, m, m, p.augment))
     raise KeyError(f"no yaml for stage '{stage}' ({', '.join(HEADERS)})")
 
 

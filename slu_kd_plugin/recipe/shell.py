@@ -74,14 +74,14 @@ def scalars(p):
 
 
 def render_method(p):
-    """``args_method ROW TEACHER AM``: ARGS <- the row's fine-tuning flags (``S.method``)
+    """``args_method ROW TEACHER AM PAIRS``: ARGS <- the row's fine-tuning flags (``S.method``)
     and ROW_BERT <- the assets.env key of the speech BERT it starts from."""
-    teacher, am = _marker(2), _marker(3)
-    refs = {teacher: '"$2"', am: '"$3"'}
+    teacher, am, pairs = _marker(2), _marker(3), _marker(4)
+    refs = {teacher: '"$2"', am: '"$3"', pairs: '"$4"'}
     cases = "".join(f"    {row}) ROW_BERT={S.row_speech_bert(row)}; "
-                    f"ARGS=({' '.join(_word(a, refs) for a in S.method(p, row, teacher, am))});;\n"
+                    f"ARGS=({' '.join(_word(a, refs) for a in S.method(p, row, teacher, am, pairs))});;\n"
                     for row in S.ROWS)
-    return (f"args_method() {{  # ROW TEACHER AM\n  case $1 in\n{cases}"
+    return (f"args_method() {{  # ROW TEACHER AM PAIRS\n  case $1 in\n{cases}"
             f"    *) echo \"args_method: no row '$1' ({'|'.join(S.ROWS)})\" >&2; return 1;;\n  esac\n}}\n")
 
 
